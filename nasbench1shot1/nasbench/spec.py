@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 
@@ -28,7 +29,12 @@ def _md5(text: str) -> str:
     return hashlib.md5(text.encode("utf-8")).hexdigest()
 
 
-def hash_module(matrix: np.ndarray, labeling: Sequence[int]) -> str:
+@lru_cache(maxsize=4096)
+def _vertex_start_hash(out_degree: int, in_degree: int, label: int) -> str:
+    return _md5(str((out_degree, in_degree, label)))
+
+
+def hash_module(matrix: np.ndarray | Sequence[Sequence[int]], labeling: Sequence[int]) -> str:
     """The reference NAS-Bench-101 fingerprint of a labelled DAG.
 
     Each vertex starts from the md5 of its (out-degree, in-degree, label) tuple; then, once per
@@ -36,22 +42,26 @@ def hash_module(matrix: np.ndarray, labeling: Sequence[int]) -> str:
     out-neighbour hashes and its own hash. The fingerprint is the md5 of the sorted vertex hashes.
     Isomorphic graphs with equal labels get equal fingerprints.
     """
-    matrix = np.asarray(matrix)
+    rows = np.asarray(matrix).tolist()
     n = len(labeling)
-    in_degree = matrix.sum(axis=0).tolist()
-    out_degree = matrix.sum(axis=1).tolist()
-    predecessors = [[w for w in range(n) if matrix[w, v]] for v in range(n)]
-    successors = [[w for w in range(n) if matrix[v, w]] for v in range(n)]
-    hashes = [_md5(str(vertex)) for vertex in zip(out_degree, in_degree, labeling)]
+    predecessors = [[w for w in range(n) if rows[w][v]] for v in range(n)]
+    successors = [[w for w in range(n) if rows[v][w]] for v in range(n)]
+    hashes = [
+        _vertex_start_hash(len(successors[v]), len(predecessors[v]), int(labeling[v]))
+        for v in range(n)
+    ]
+    md5 = hashlib.md5
     for _ in range(n):
         hashes = [
-            _md5(
-                "".join(sorted([hashes[w] for w in predecessors[v]]))
-                + "|"
-                + "".join(sorted([hashes[w] for w in successors[v]]))
-                + "|"
-                + hashes[v]
-            )
+            md5(
+                (
+                    "".join(sorted([hashes[w] for w in predecessors[v]]))
+                    + "|"
+                    + "".join(sorted([hashes[w] for w in successors[v]]))
+                    + "|"
+                    + hashes[v]
+                ).encode("utf-8")
+            ).hexdigest()
             for v in range(n)
         ]
     return _md5(str(sorted(hashes)))
@@ -115,7 +125,9 @@ class ModelSpec:
     def hash_spec(self, canonical_ops: Sequence[str] = AVAILABLE_OPS) -> str:
         """The reference fingerprint of the pruned cell (input labelled -1, output -2)."""
         if not self.valid_spec:
-            raise ValueError("cannot hash an invalid spec: the output is not reachable from the input")
+            raise ValueError(
+                "cannot hash an invalid spec: the output is not reachable from the input"
+            )
         labeling = [INPUT_LABEL]
         for op in self.ops[1:-1]:
             if op not in canonical_ops:
