@@ -1,0 +1,39 @@
+"""NAS-Bench-101 without TensorFlow: cell specs, the official files, a fast cache and queries.
+
+`NASBench` answers the reference API (google-research/nasbench) from a columnar table read from
+an official `.tfrecord` file, its cache, or an `.npz` archive; `convert` and `describe` are the
+file-level operations behind `nb1s1 benchmark convert|info`.
+"""
+
+from .api import QUERY_METRICS, NASBench, describe
+from .cache import convert, default_cache_dir
+from .errors import (
+    BenchmarkFileError,
+    CellNotFoundError,
+    DownloadError,
+    NASBenchError,
+    OutOfDomainError,
+)
+from .spec import AVAILABLE_OPS, CONV1X1, CONV3X3, INPUT, MAXPOOL3X3, OUTPUT, ModelSpec
+from .tfrecord import METRIC_FIELDS
+
+__all__ = [
+    "AVAILABLE_OPS",
+    "CONV1X1",
+    "CONV3X3",
+    "INPUT",
+    "MAXPOOL3X3",
+    "METRIC_FIELDS",
+    "OUTPUT",
+    "QUERY_METRICS",
+    "BenchmarkFileError",
+    "CellNotFoundError",
+    "DownloadError",
+    "ModelSpec",
+    "NASBench",
+    "NASBenchError",
+    "OutOfDomainError",
+    "convert",
+    "default_cache_dir",
+    "describe",
+]

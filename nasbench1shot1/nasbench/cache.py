@@ -1,0 +1,145 @@
+"""Where a converted official file lives, when it is stale, and how it is (re)built.
+
+Reading a `.tfrecord` means decoding millions of JSON and protobuf records; it is done once and
+the table saved as a cache folder (layout in `table.py`) that later loads by memory-mapping.
+The cache is `<file>.nb1s1-cache/` beside the file when that folder is writable, otherwise
+`<name>-<path digest>.nb1s1-cache/` under `$NB1S1_CACHE_DIR` (default
+`~/.cache/nasbench1shot1`), or under an explicit `cache_dir`. A cache records the size and
+modification time of its source; when either changes, or the format version moves on, it is
+rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import warnings
+from pathlib import Path
+
+from .errors import BenchmarkFileError
+from .table import FORMAT_NAME, FORMAT_VERSION, META_FILE, CellTable
+from .tfrecord import read_columns
+
+CACHE_SUFFIX = ".nb1s1-cache"
+CACHE_DIR_VARIABLE = "NB1S1_CACHE_DIR"
+
+
+def default_cache_dir() -> Path:
+    """The shared cache folder: `$NB1S1_CACHE_DIR`, else `~/.cache/nasbench1shot1`."""
+    configured = os.environ.get(CACHE_DIR_VARIABLE)
+    return Path(configured) if configured else Path.home() / ".cache" / "nasbench1shot1"
+
+
+def cache_candidates(source: Path, cache_dir: str | os.PathLike | None = None) -> list[Path]:
+    """Cache folders for `source`, in the order they are tried."""
+    if cache_dir is not None:
+        return [Path(cache_dir) / f"{source.name}{CACHE_SUFFIX}"]
+    # Files with one name in different folders must not share a slot in the shared cache.
+    digest = hashlib.sha256(str(source.resolve()).encode()).hexdigest()[:10]
+    return [
+        source.with_name(f"{source.name}{CACHE_SUFFIX}"),
+        default_cache_dir() / f"{source.name}-{digest}{CACHE_SUFFIX}",
+    ]
+
+
+def source_stamp(source: Path) -> dict:
+    """What identifies the version of a source file a cache was built from."""
+    status = source.stat()
+    return {"path": str(source.resolve()), "size": status.st_size, "mtime_ns": status.st_mtime_ns}
+
+
+def is_fresh(folder: Path, stamp: dict) -> bool:
+    """Whether `folder` is a complete cache of the current format built from `stamp`'s file."""
+    try:
+        meta = json.loads((folder / META_FILE).read_text())
+    except (OSError, ValueError):
+        return False
+    built_from = meta.get("source") or {}
+    return (
+        meta.get("format") == FORMAT_NAME
+        and meta.get("version") == FORMAT_VERSION
+        and built_from.get("size") == stamp["size"]
+        and built_from.get("mtime_ns") == stamp["mtime_ns"]
+    )
+
+
+def _build(
+    source: Path, candidates: list[Path], workers: int = 1
+) -> tuple[CellTable, Path | None, list[str]]:
+    """Convert `source` and save it in the first writable candidate.
+
+    Returns the table (memory-mapped from its cache when one was written), the cache folder or
+    None, and why each candidate that could not be written failed.
+    """
+    stamp = source_stamp(source)
+    table = CellTable.from_records(read_columns(source, workers=workers))
+    failures = []
+    for folder in candidates:
+        try:
+            table.save(folder, meta={"source": stamp})
+        except OSError as exc:
+            failures.append(f"{folder} ({exc.strerror or exc})")
+            continue
+        # Reopen memory-mapped so the decoded arrays can be freed.
+        return CellTable.load(folder), folder, failures
+    return table, None, failures
+
+
+def convert(
+    path: str | os.PathLike,
+    cache_dir: str | os.PathLike | None = None,
+    force: bool = False,
+    workers: int = 1,
+) -> Path:
+    """Build the cache of an official `.tfrecord` file unless a fresh one exists; returns it.
+
+    `workers` > 1 decodes in that many extra processes (spawned, so a calling script needs the
+    usual `if __name__ == "__main__":` guard); loading through `NASBench` always uses one.
+    """
+    source = Path(path)
+    if not source.is_file():
+        raise BenchmarkFileError(f"benchmark file {source} does not exist")
+    candidates = cache_candidates(source, cache_dir)
+    if not force:
+        stamp = source_stamp(source)
+        for folder in candidates:
+            if is_fresh(folder, stamp):
+                return folder
+    _, folder, failures = _build(source, candidates, workers)
+    if folder is None:
+        raise BenchmarkFileError(f"cannot write a cache for {source}: tried {', '.join(failures)}")
+    return folder
+
+
+def load_table(
+    path: str | os.PathLike, cache_dir: str | os.PathLike | None = None
+) -> tuple[CellTable, Path | None]:
+    """The table stored at `path` and the cache folder it was read from (None if none).
+
+    `path` may be an official `.tfrecord` file (converted on first use), a cache folder, or an
+    `.npz` archive written by `CellTable.save`.
+    """
+    path = Path(path)
+    if path.is_dir():
+        return CellTable.load(path), path
+    if not path.is_file():
+        raise BenchmarkFileError(f"benchmark file {path} does not exist")
+    if path.suffix == ".npz":
+        return CellTable.load(path), None
+    stamp = source_stamp(path)
+    candidates = cache_candidates(path, cache_dir)
+    for folder in candidates:
+        if is_fresh(folder, stamp):
+            try:
+                return CellTable.load(folder), folder
+            except BenchmarkFileError:
+                break  # damaged: rebuild below
+    table, folder, failures = _build(path, candidates)
+    if folder is None:
+        warnings.warn(
+            f"cannot write a cache for {path} (tried {', '.join(failures)}); "
+            "it will be converted again on the next load",
+            stacklevel=2,
+        )
+    return table, folder

@@ -1,0 +1,320 @@
+"""The columnar NAS-Bench-101 table: numpy arrays, one row per cell, sorted by module hash.
+
+`CellTable` owns the arrays and their invariants, builds them from the records of an official
+file or from user arrays (`from_arrays`), and stores them as a folder of `.npy` files (memory-
+mapped on load) or as a single `.npz` archive. Layout, with C cells, E epoch budgets, R repeats:
+
+    module_hash.npy           (C, 2) uint64   md5 digest as two big-endian words, sorted
+    adjacency.npy             (C, 7, 7) uint8 pruned adjacency, top-left num_vertices block used
+    ops.npy                   (C, 7) int8     labels: -1 input, -2 output, 0/1/2 AVAILABLE_OPS
+    num_vertices.npy          (C,) int8
+    trainable_parameters.npy  (C,) int64      -1 where unknown
+    <metric>.npy              (C, E, R) float64 for each metric present, NaN where missing
+    meta.json                 format version, epochs, num_repeats, metrics, source stamp
+
+A metric absent from the table (for example the halfway metrics of a partial table) is not
+stored at all and reads as NaN.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import BenchmarkFileError
+from .hashes import HashLike, hash_hex, hash_words
+from .spec import INPUT_LABEL, OUTPUT_LABEL
+from .tfrecord import MAX_VERTICES, METRIC_FIELDS, RecordColumns
+
+FORMAT_VERSION = 1
+FORMAT_NAME = "nasbench1shot1 NAS-Bench-101 table"
+META_FILE = "meta.json"
+UNKNOWN_PARAMETERS = -1
+_FIXED_ARRAYS = {
+    "module_hash": (np.uint64, (2,)),
+    "adjacency": (np.uint8, (MAX_VERTICES, MAX_VERTICES)),
+    "ops": (np.int8, (MAX_VERTICES,)),
+    "num_vertices": (np.int8, ()),
+    "trainable_parameters": (np.int64, ()),
+}
+
+
+@dataclass
+class CellTable:
+    """The arrays of a benchmark table; see the module docstring for shapes and meanings."""
+
+    hash_words: np.ndarray
+    adjacency: np.ndarray
+    ops: np.ndarray
+    num_vertices: np.ndarray
+    trainable_parameters: np.ndarray
+    metrics: dict[str, np.ndarray]
+    epochs: tuple[int, ...]
+    num_repeats: int
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._check_shapes()
+
+    def __len__(self) -> int:
+        return len(self.hash_words)
+
+    def _check_shapes(self) -> None:
+        cells = len(self.hash_words)
+        if list(self.epochs) != sorted(set(self.epochs)) or not all(e > 0 for e in self.epochs):
+            raise ValueError(f"epochs {list(self.epochs)} must be positive and strictly increasing")
+        if self.num_repeats < 1:
+            raise ValueError(f"num_repeats = {self.num_repeats}, expected at least 1")
+        for name, array in self.arrays().items():
+            if name in _FIXED_ARRAYS:
+                dtype, tail = _FIXED_ARRAYS[name]
+            elif name in METRIC_FIELDS:
+                dtype, tail = np.float64, (len(self.epochs), self.num_repeats)
+            else:
+                raise ValueError(f"unknown metric {name!r}, expected one of {list(METRIC_FIELDS)}")
+            if array.dtype != dtype or array.shape != (cells, *tail):
+                raise ValueError(
+                    f"array {name} has shape {array.shape} and dtype {array.dtype}, "
+                    f"expected {(cells, *tail)} and {np.dtype(dtype)}"
+                )
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every stored array by its file name (without `.npy`)."""
+        return {
+            "module_hash": self.hash_words,
+            "adjacency": self.adjacency,
+            "ops": self.ops,
+            "num_vertices": self.num_vertices,
+            "trainable_parameters": self.trainable_parameters,
+            **self.metrics,
+        }
+
+    def layout(self) -> dict:
+        """The meta data that describes the arrays (stored as meta.json or in the npz)."""
+        return {
+            "format": FORMAT_NAME,
+            "version": FORMAT_VERSION,
+            "cells": len(self),
+            "epochs": list(self.epochs),
+            "num_repeats": self.num_repeats,
+            "metrics": sorted(self.metrics),
+        }
+
+    @classmethod
+    def from_records(cls, records: RecordColumns) -> CellTable:
+        """Group the runs of a file by cell and epoch budget, repeats in file order.
+
+        Fixed statistics (adjacency, ops, parameters) come from the first record of each cell,
+        as in the reference API.
+        """
+        count = len(records)
+        high, low = records.hash_words[:, 0], records.hash_words[:, 1]
+        by_hash = np.lexsort((low, high))  # stable, so each cell's first record comes first
+        sorted_words = records.hash_words[by_hash]
+        starts_cell = np.ones(count, dtype=bool)
+        starts_cell[1:] = (sorted_words[1:] != sorted_words[:-1]).any(axis=1)
+        cell = np.empty(count, dtype=np.int64)
+        cell[by_hash] = np.cumsum(starts_cell) - 1
+        first_record = by_hash[starts_cell]
+
+        epochs = np.unique(records.epochs)
+        epoch_index = np.searchsorted(epochs, records.epochs)
+        by_run = np.lexsort((np.arange(count), epoch_index, cell))
+        group = cell[by_run] * len(epochs) + epoch_index[by_run]
+        starts_group = np.ones(count, dtype=bool)
+        starts_group[1:] = group[1:] != group[:-1]
+        position = np.arange(count)
+        group_start = np.maximum.accumulate(np.where(starts_group, position, 0))
+        repeat = np.empty(count, dtype=np.int64)
+        repeat[by_run] = position - group_start
+        num_repeats = int(repeat.max()) + 1 if count else 1
+
+        cells = len(first_record)
+        metrics = {}
+        for name in METRIC_FIELDS:
+            values = np.full((cells, len(epochs), num_repeats), np.nan)
+            values[cell, epoch_index, repeat] = records.metrics[name]
+            metrics[name] = values
+        num_vertices = records.num_vertices[first_record]
+        return cls(
+            hash_words=sorted_words[starts_cell],
+            adjacency=_unpack_adjacency(records.adjacency_bits[first_record], num_vertices),
+            ops=records.ops[first_record],
+            num_vertices=num_vertices,
+            trainable_parameters=records.trainable_parameters[first_record],
+            metrics=metrics,
+            epochs=tuple(int(e) for e in epochs),
+            num_repeats=num_repeats,
+        )
+
+    @classmethod
+    def from_arrays(
+        cls,
+        module_hash: HashLike,
+        adjacency: np.ndarray,
+        ops: np.ndarray,
+        metrics: Mapping[str, np.ndarray],
+        epochs: Sequence[int] = (108,),
+        num_repeats: int = 3,
+        trainable_parameters: np.ndarray | None = None,
+    ) -> CellTable:
+        """Build a table from user arrays in any row order; see `NASBench.from_arrays`."""
+        words = hash_words(module_hash)
+        if words.ndim != 2:
+            raise ValueError("module_hash must be a 1-d sequence of hex hashes")
+        cells = len(words)
+        adjacency = np.asarray(adjacency)
+        size = adjacency.shape[-1] if adjacency.ndim == 3 else 0
+        if adjacency.shape != (cells, size, size) or not 2 <= size <= MAX_VERTICES:
+            raise ValueError(
+                f"adjacency has shape {adjacency.shape}, expected ({cells}, n, n) with n from 2 "
+                f"to {MAX_VERTICES}"
+            )
+        if not np.isin(adjacency, (0, 1)).all():
+            raise ValueError("adjacency entries must be 0 or 1")
+        ops = np.asarray(ops)
+        if ops.shape != (cells, size):
+            raise ValueError(f"ops has shape {ops.shape}, expected {(cells, size)}")
+        is_output = ops == OUTPUT_LABEL
+        if not ((ops[:, 0] == INPUT_LABEL).all() and is_output.any(axis=1).all()):
+            raise ValueError("each row of ops must start with the input label -1 and hold a -2")
+        num_vertices = (is_output.argmax(axis=1) + 1).astype(np.int8)
+        # Labels after the output are padding, whatever their value; they are stored as 0.
+        in_cell = np.arange(size) < num_vertices[:, None]
+        inner = in_cell & (np.arange(size) > 0) & ~is_output
+        if not (np.isin(ops, (0, 1, 2)) | ~inner).all():
+            raise ValueError("ops labels between the input -1 and the output -2 must be 0, 1 or 2")
+        padded_adjacency = np.zeros((cells, MAX_VERTICES, MAX_VERTICES), dtype=np.uint8)
+        padded_adjacency[:, :size, :size] = adjacency * (in_cell[:, :, None] & in_cell[:, None, :])
+        padded_ops = np.zeros((cells, MAX_VERTICES), dtype=np.int8)
+        padded_ops[:, :size] = np.where(in_cell, ops, 0)
+        if trainable_parameters is None:
+            parameters = np.full(cells, UNKNOWN_PARAMETERS, dtype=np.int64)
+        else:
+            given = np.asarray(trainable_parameters, dtype=np.float64)
+            if given.shape != (cells,):
+                raise ValueError(
+                    f"trainable_parameters has shape {given.shape}, expected {(cells,)}"
+                )
+            parameters = np.where(np.isnan(given), UNKNOWN_PARAMETERS, given).astype(np.int64)
+        epochs = tuple(int(e) for e in epochs)
+        metric_arrays = {}
+        for name, values in metrics.items():
+            if name not in METRIC_FIELDS:
+                raise ValueError(f"unknown metric {name!r}, expected one of {list(METRIC_FIELDS)}")
+            values = np.asarray(values, dtype=np.float64)
+            if values.shape != (cells, len(epochs), num_repeats):
+                raise ValueError(
+                    f"metric {name} has shape {values.shape}, expected "
+                    f"(cells, epochs, repeats) = {(cells, len(epochs), num_repeats)}"
+                )
+            metric_arrays[name] = values
+        order = np.lexsort((words[:, 1], words[:, 0]))
+        if not (order == np.arange(cells)).all():
+            words, padded_adjacency, padded_ops, num_vertices, parameters = (
+                array[order]
+                for array in (words, padded_adjacency, padded_ops, num_vertices, parameters)
+            )
+            metric_arrays = {name: values[order] for name, values in metric_arrays.items()}
+        repeated = (words[1:] == words[:-1]).all(axis=1)
+        if repeated.any():
+            duplicate = hash_hex(words[1:][repeated][0]).decode()
+            raise ValueError(f"module hash {duplicate} appears more than once")
+        return cls(
+            hash_words=words,
+            adjacency=padded_adjacency,
+            ops=padded_ops,
+            num_vertices=num_vertices,
+            trainable_parameters=parameters,
+            metrics=metric_arrays,
+            epochs=epochs,
+            num_repeats=int(num_repeats),
+        )
+
+    def save(self, path: str | os.PathLike, meta: Mapping | None = None) -> Path:
+        """Write the table as a `.npz` archive (by suffix) or as a cache folder; returns path."""
+        path = Path(path)
+        layout = {**self.layout(), **(meta or {})}
+        if path.suffix == ".npz":
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.savez_compressed(path, meta=np.array(json.dumps(layout)), **self.arrays())
+            return path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f"{path.name}.tmp-", dir=path.parent))
+        try:
+            staging.chmod(0o755)  # mkdtemp makes it private; a benchmark cache is shared data
+            for name, array in self.arrays().items():
+                np.save(staging / f"{name}.npy", array)
+            (staging / META_FILE).write_text(json.dumps(layout, indent=1))
+            if path.exists():
+                shutil.rmtree(path)
+            # A rename makes the folder appear complete or not at all to other readers.
+            os.rename(staging, path)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> CellTable:
+        """Read a table saved by `save`: a folder is memory-mapped, an `.npz` read into memory."""
+        path = Path(path)
+        try:
+            if path.is_dir():
+                meta = json.loads((path / META_FILE).read_text())
+                names = [*_FIXED_ARRAYS, *meta.get("metrics", [])]
+                # Plain ndarray views of the maps: np.memmap indexing is several times slower.
+                arrays = {
+                    name: np.asarray(np.load(path / f"{name}.npy", mmap_mode="r")) for name in names
+                }
+            else:
+                with np.load(path) as archive:
+                    arrays = {name: archive[name] for name in archive.files}
+                if "meta" not in arrays:
+                    raise ValueError("it has no 'meta' entry")
+                meta = json.loads(str(arrays.pop("meta")))
+            if meta.get("format") != FORMAT_NAME or meta.get("version") != FORMAT_VERSION:
+                raise ValueError(
+                    f"it has format {meta.get('format')!r} version {meta.get('version')!r}, "
+                    f"expected {FORMAT_NAME!r} version {FORMAT_VERSION}"
+                )
+            fixed = {name: arrays.pop(name) for name in _FIXED_ARRAYS}
+            return cls(
+                hash_words=fixed["module_hash"],
+                adjacency=fixed["adjacency"],
+                ops=fixed["ops"],
+                num_vertices=fixed["num_vertices"],
+                trainable_parameters=fixed["trainable_parameters"],
+                metrics=arrays,
+                epochs=tuple(meta["epochs"]),
+                num_repeats=int(meta["num_repeats"]),
+                meta=meta,
+            )
+        except FileNotFoundError as exc:
+            raise BenchmarkFileError(
+                f"benchmark table {path} is incomplete: {exc.filename} does not exist"
+            ) from None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise BenchmarkFileError(f"cannot read benchmark table {path}: {exc}") from None
+
+
+def _unpack_adjacency(bits: np.ndarray, num_vertices: np.ndarray) -> np.ndarray:
+    """(C, 7, 7) uint8 matrices from adjacency strings read as binary numbers."""
+    size = num_vertices.astype(np.int64)
+    bits = bits.astype(np.uint64)
+    matrices = np.zeros((len(bits), MAX_VERTICES, MAX_VERTICES), dtype=np.uint8)
+    # One entry at a time keeps temporaries at one value per cell (a full-size file has 423k).
+    for i in range(MAX_VERTICES):
+        for j in range(MAX_VERTICES):
+            inside = (i < size) & (j < size)
+            # Character i*n + j of an n*n string is bit n*n - 1 - (i*n + j) of the number.
+            shift = np.where(inside, size * size - 1 - (i * size + j), 0).astype(np.uint64)
+            matrices[:, i, j] = np.where(inside, (bits >> shift) & np.uint64(1), 0)
+    return matrices

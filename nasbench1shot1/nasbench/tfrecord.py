@@ -1,0 +1,359 @@
+"""Reading and writing the official NAS-Bench-101 files (TFRecord framing and row codec).
+
+A file is a sequence of TFRecord records: an 8-byte little-endian length, the masked CRC32C of
+those 8 bytes, the data, and the masked CRC32C of the data. The data of each record is one
+training run, the UTF-8 JSON list `[module_hash, epochs, adjacency, operations, metrics]`:
+the adjacency as a string of '0'/'1' over a square matrix, the operations comma-joined, and the
+metrics a base64 `ModelMetrics` message. This module owns the framing (`read_records`,
+`write_records`), the row codec (`decode_row`, `encode_row`) and a columnar reader of a whole
+file (`read_columns`) that the table builder uses. Every damaged input raises
+`BenchmarkFileError` naming the file and the record, counted from 0.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import os
+import re
+import struct
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+import crc32c
+import numpy as np
+
+from .errors import BenchmarkFileError
+from .proto import ModelMetrics, WireFormatError, decode_model_metrics, encode_model_metrics
+from .spec import AVAILABLE_OPS, INPUT, INPUT_LABEL, OUTPUT, OUTPUT_LABEL
+
+#: Vertices of the largest NAS-Bench-101 cell; tables pad every cell to this size.
+MAX_VERTICES = 7
+#: The per-run metrics of the reference API: evaluation point 1 is halfway, point 2 the end.
+METRIC_FIELDS: tuple[str, ...] = tuple(
+    f"{point}_{name}"
+    for point in ("halfway", "final")
+    for name in ("training_time", "train_accuracy", "validation_accuracy", "test_accuracy")
+)
+
+_HEADER = struct.Struct("<QI")
+_CRC = struct.Struct("<I")
+_CRC_MASK_DELTA = 0xA282EAD8
+_HASH_PATTERN = re.compile(r"[0-9a-f]{32}")
+_LABEL_OF_OP = {INPUT: INPUT_LABEL, OUTPUT: OUTPUT_LABEL} | {
+    op: label for label, op in enumerate(AVAILABLE_OPS)
+}
+_EVALUATION_POINTS = 3
+
+
+def masked_crc32c(data: bytes | memoryview) -> int:
+    """The TFRecord checksum: CRC32C rotated right by 15 bits plus a constant, modulo 2**32."""
+    crc = crc32c.crc32c(data)
+    return (((crc >> 15) | (crc << 17)) + _CRC_MASK_DELTA) & 0xFFFFFFFF
+
+
+def record_location(index: int, path: str | os.PathLike) -> str:
+    """How error messages name a record: its 0-based position and the file."""
+    return f"record {index} (0-based) of {path}"
+
+
+def read_records(path: str | os.PathLike) -> Iterator[bytes]:
+    """Yield the data of each record of a TFRecord file, checking framing and both checksums."""
+    path = Path(path)
+    try:
+        stream = open(path, "rb", buffering=1 << 20)  # noqa: SIM115 - closed by the with below
+    except FileNotFoundError:
+        raise BenchmarkFileError(f"benchmark file {path} does not exist") from None
+    except OSError as exc:
+        raise BenchmarkFileError(f"cannot open benchmark file {path} ({exc.strerror})") from None
+    with stream:
+        index = 0
+        try:
+            while header := stream.read(_HEADER.size):
+                where = record_location(index, path)
+                if len(header) < _HEADER.size:
+                    raise BenchmarkFileError(
+                        f"{where} is truncated: its header has {len(header)} "
+                        f"of {_HEADER.size} bytes"
+                    )
+                length, length_crc = _HEADER.unpack(header)
+                if masked_crc32c(header[:8]) != length_crc:
+                    raise BenchmarkFileError(
+                        f"{where} has a bad length checksum (damaged, or not a TFRecord file)"
+                    )
+                body = stream.read(length + _CRC.size)
+                if len(body) < length + _CRC.size:
+                    raise BenchmarkFileError(
+                        f"{where} is truncated: it needs {length + _CRC.size} bytes "
+                        f"after its header but the file has {len(body)}"
+                    )
+                data = body[:length]
+                if masked_crc32c(data) != _CRC.unpack_from(body, length)[0]:
+                    raise BenchmarkFileError(f"{where} has a bad data checksum (damaged file)")
+                yield data
+                index += 1
+        except OSError as exc:
+            raise BenchmarkFileError(
+                f"reading {record_location(index, path)} failed ({exc.strerror})"
+            ) from None
+
+
+def write_records(path: str | os.PathLike, records: Iterable[bytes]) -> int:
+    """Write records in TFRecord framing; returns how many were written."""
+    count = 0
+    with open(path, "wb") as stream:
+        for data in records:
+            length = struct.pack("<Q", len(data))
+            stream.write(length + _CRC.pack(masked_crc32c(length)))
+            stream.write(data + _CRC.pack(masked_crc32c(data)))
+            count += 1
+    return count
+
+
+@dataclass
+class BenchmarkRow:
+    """One record of an official file: one training run of one cell at one epoch budget."""
+
+    module_hash: str
+    epochs: int
+    adjacency: np.ndarray
+    operations: list[str]
+    metrics: ModelMetrics
+
+
+def encode_row(row: BenchmarkRow) -> bytes:
+    """The record data of a row, in the official JSON + base64 + protobuf layout."""
+    matrix = np.asarray(row.adjacency).astype(bool)
+    raw_adjacency = (matrix.astype(np.uint8) + ord("0")).tobytes().decode("ascii")
+    raw_metrics = base64.b64encode(encode_model_metrics(row.metrics)).decode("ascii")
+    fields = [
+        row.module_hash,
+        int(row.epochs),
+        raw_adjacency,
+        ",".join(row.operations),
+        raw_metrics,
+    ]
+    return json.dumps(fields).encode("utf-8")
+
+
+def _split_row(data: bytes, where: str) -> tuple[str, int, str, str, ModelMetrics]:
+    """Parse and check the JSON list of a record; the metrics come back decoded."""
+    try:
+        fields = json.loads(data)
+    except ValueError:
+        raise BenchmarkFileError(f"{where} is not valid UTF-8 JSON") from None
+    if not isinstance(fields, list) or len(fields) != 5:
+        raise BenchmarkFileError(
+            f"{where} is not a JSON list of 5 fields "
+            "[module_hash, epochs, adjacency, operations, metrics]"
+        )
+    module_hash, epochs, raw_adjacency, raw_operations, raw_metrics = fields
+    if not isinstance(module_hash, str) or not _HASH_PATTERN.fullmatch(module_hash):
+        raise BenchmarkFileError(f"{where} has module hash {module_hash!r}, expected 32 hex digits")
+    if type(epochs) is not int or epochs <= 0:
+        raise BenchmarkFileError(f"{where} has epochs {epochs!r}, expected a positive integer")
+    if not all(isinstance(value, str) for value in (raw_adjacency, raw_operations, raw_metrics)):
+        raise BenchmarkFileError(f"{where} has a non-string adjacency, operations or metrics field")
+    try:
+        proto = base64.b64decode(raw_metrics, validate=True)
+    except (binascii.Error, ValueError):
+        raise BenchmarkFileError(f"{where} has invalid base64 in its metrics field") from None
+    try:
+        metrics = decode_model_metrics(proto)
+    except WireFormatError as exc:
+        raise BenchmarkFileError(f"{where} has a malformed ModelMetrics message ({exc})") from None
+    if len(metrics.evaluation_data) < _EVALUATION_POINTS:
+        raise BenchmarkFileError(
+            f"{where} has {len(metrics.evaluation_data)} evaluation points in its metrics, "
+            f"expected {_EVALUATION_POINTS} (start, halfway, end)"
+        )
+    return module_hash, epochs, raw_adjacency, raw_operations, metrics
+
+
+def _adjacency_size(raw_adjacency: str, where: str) -> int:
+    """Number of vertices of a '0'/'1' adjacency string, checked."""
+    dim = math.isqrt(len(raw_adjacency))
+    if dim * dim != len(raw_adjacency) or not 2 <= dim <= MAX_VERTICES:
+        raise BenchmarkFileError(
+            f"{where} has a {len(raw_adjacency)}-character adjacency, expected n*n characters "
+            f"for n from 2 to {MAX_VERTICES}"
+        )
+    if raw_adjacency.strip("01"):
+        raise BenchmarkFileError(f"{where} has an adjacency with characters other than '0' and '1'")
+    return dim
+
+
+# Operation strings seen so far and their labels; a file has at most a few hundred distinct ones.
+_labels_of_operations: dict[str, tuple[int, ...]] = {}
+
+
+def _operation_labels(raw_operations: str, dim: int, where: str) -> tuple[int, ...]:
+    labels = _labels_of_operations.get(raw_operations)
+    if labels is None:
+        names = raw_operations.split(",")
+        if (
+            len(names) < 2
+            or names[0] != INPUT
+            or names[-1] != OUTPUT
+            or any(name not in AVAILABLE_OPS for name in names[1:-1])
+        ):
+            raise BenchmarkFileError(
+                f"{where} has operations {raw_operations!r}, expected '{INPUT}', then ops from "
+                f"{list(AVAILABLE_OPS)}, then '{OUTPUT}'"
+            )
+        labels = tuple(_LABEL_OF_OP[name] for name in names)
+        _labels_of_operations[raw_operations] = labels
+    if len(labels) != dim:
+        raise BenchmarkFileError(f"{where} has {len(labels)} operations for {dim} vertices")
+    return labels
+
+
+def decode_row(data: bytes, where: str = "record") -> BenchmarkRow:
+    """Parse the data of one record; `where` names the record in error messages."""
+    module_hash, epochs, raw_adjacency, raw_operations, metrics = _split_row(data, where)
+    dim = _adjacency_size(raw_adjacency, where)
+    labels = _operation_labels(raw_operations, dim, where)
+    digits = np.frombuffer(raw_adjacency.encode("ascii"), dtype=np.uint8)
+    adjacency = (digits - ord("0")).astype(np.int8).reshape(dim, dim)
+    operations = [INPUT] + [AVAILABLE_OPS[label] for label in labels[1:-1]] + [OUTPUT]
+    return BenchmarkRow(module_hash, epochs, adjacency, operations, metrics)
+
+
+def read_rows(path: str | os.PathLike) -> Iterator[BenchmarkRow]:
+    """Yield every row of an official file, decoded."""
+    for index, data in enumerate(read_records(path)):
+        yield decode_row(data, record_location(index, path))
+
+
+def write_rows(path: str | os.PathLike, rows: Iterable[BenchmarkRow]) -> int:
+    """Write rows as an official file; returns how many were written."""
+    return write_records(path, (encode_row(row) for row in rows))
+
+
+@dataclass
+class RecordColumns:
+    """Every record of a file as columns, one entry per record in file order.
+
+    `adjacency_bits` holds the '0'/'1' adjacency string read as a binary number (first
+    character most significant) and `ops` the vertex labels padded with 0 to `MAX_VERTICES`.
+    """
+
+    hash_words: np.ndarray  # (records, 2) uint64: md5 digest as two big-endian words
+    epochs: np.ndarray  # (records,) int64
+    num_vertices: np.ndarray  # (records,) int8
+    adjacency_bits: np.ndarray  # (records,) uint64
+    ops: np.ndarray  # (records, MAX_VERTICES) int8
+    trainable_parameters: np.ndarray  # (records,) int64
+    metrics: dict[str, np.ndarray]  # METRIC_FIELDS -> (records,) float64
+
+    def __len__(self) -> int:
+        return len(self.epochs)
+
+    @classmethod
+    def concatenate(cls, parts: list[RecordColumns]) -> RecordColumns:
+        if not parts:
+            return cls._decode_batch([], 0, "")
+        return cls(
+            hash_words=np.concatenate([part.hash_words for part in parts]),
+            epochs=np.concatenate([part.epochs for part in parts]),
+            num_vertices=np.concatenate([part.num_vertices for part in parts]),
+            adjacency_bits=np.concatenate([part.adjacency_bits for part in parts]),
+            ops=np.concatenate([part.ops for part in parts]),
+            trainable_parameters=np.concatenate([part.trainable_parameters for part in parts]),
+            metrics={
+                name: np.concatenate([part.metrics[name] for part in parts])
+                for name in METRIC_FIELDS
+            },
+        )
+
+    @classmethod
+    def _decode_batch(cls, records: list[bytes], first_index: int, path: str) -> RecordColumns:
+        count = len(records)
+        digests = bytearray()
+        epochs = np.empty(count, dtype=np.int64)
+        num_vertices = np.empty(count, dtype=np.int8)
+        adjacency_bits = np.empty(count, dtype=np.uint64)
+        ops = np.zeros((count, MAX_VERTICES), dtype=np.int8)
+        parameters = np.empty(count, dtype=np.int64)
+        values = np.empty((len(METRIC_FIELDS), count), dtype=np.float64)
+        for i, data in enumerate(records):
+            where = record_location(first_index + i, path)
+            module_hash, epoch, raw_adjacency, raw_operations, metrics = _split_row(data, where)
+            dim = _adjacency_size(raw_adjacency, where)
+            labels = _operation_labels(raw_operations, dim, where)
+            digests += bytes.fromhex(module_hash)
+            epochs[i] = epoch
+            num_vertices[i] = dim
+            adjacency_bits[i] = int(raw_adjacency, 2)
+            ops[i, :dim] = labels
+            parameters[i] = metrics.trainable_parameters
+            halfway, final = metrics.evaluation_data[1], metrics.evaluation_data[2]
+            values[:, i] = (
+                halfway.training_time,
+                halfway.train_accuracy,
+                halfway.validation_accuracy,
+                halfway.test_accuracy,
+                final.training_time,
+                final.train_accuracy,
+                final.validation_accuracy,
+                final.test_accuracy,
+            )
+        words = np.frombuffer(bytes(digests), dtype=">u8").astype(np.uint64).reshape(count, 2)
+        return cls(
+            hash_words=words,
+            epochs=epochs,
+            num_vertices=num_vertices,
+            adjacency_bits=adjacency_bits,
+            ops=ops,
+            trainable_parameters=parameters,
+            metrics=dict(zip(METRIC_FIELDS, values)),
+        )
+
+
+def _batches(path: Path, size: int) -> Iterator[tuple[list[bytes], int]]:
+    batch: list[bytes] = []
+    first = 0
+    for index, data in enumerate(read_records(path)):
+        batch.append(data)
+        if len(batch) == size:
+            yield batch, first
+            batch, first = [], index + 1
+    if batch:
+        yield batch, first
+
+
+def read_columns(
+    path: str | os.PathLike, workers: int = 1, batch_size: int = 20_000
+) -> RecordColumns:
+    """Read and check a whole official file into columns.
+
+    With `workers` > 1 this process checks the framing and worker processes decode batches of
+    records; results are identical to a single process, only faster on a multi-core machine.
+    """
+    path = Path(path)
+    if workers <= 1:
+        parts = [
+            RecordColumns._decode_batch(batch, first, str(path))
+            for batch, first in _batches(path, batch_size)
+        ]
+        return RecordColumns.concatenate(parts)
+    parts = []
+    pending: deque = deque()
+    # spawn, not fork: the caller may hold threads or large arrays we should not copy.
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+    try:
+        for batch, first in _batches(path, batch_size):
+            pending.append(pool.submit(RecordColumns._decode_batch, batch, first, str(path)))
+            # Bound the batches in flight so memory stays flat on multi-GB files.
+            if len(pending) > 2 * workers:
+                parts.append(pending.popleft().result())
+        parts.extend(future.result() for future in pending)
+    finally:
+        pool.shutdown(cancel_futures=True)
+    return RecordColumns.concatenate(parts)
