@@ -1,0 +1,234 @@
+"""Load and query speed of `NASBench` on a full-size file in the official format.
+
+Writes a NAS-Bench-101-sized `.tfrecord` (423,624 cells x 3 repeats at 108 epochs, like
+`nasbench_only108.tfrecord`) into a work folder, reusing it when present, then measures each
+phase in a fresh process so its time and peak memory are its own:
+
+- first load of the `.tfrecord` (decodes every record and writes the cache), and the same
+  conversion with `convert(..., workers=2)`,
+- load from the cache (memory-mapped),
+- single `query` calls per second (check, hash and look up one spec),
+- batched `metric` lookups per second for 1,000,000 hex hashes.
+
+Cells are the real NAS-Bench-101 cells of `../shared/data/nasbench101/nb101_partial.npz` when
+that file exists, otherwise random valid cells hashed here padded out with made-up hashes;
+metric values are synthetic.
+
+    python benchmarks/nasbench_load.py [--workdir DIR] [--cells N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from nasbench1shot1.nasbench import ModelSpec, NASBench, convert
+from nasbench1shot1.nasbench.cache import cache_candidates
+from nasbench1shot1.nasbench.proto import EvaluationData, ModelMetrics
+from nasbench1shot1.nasbench.spec import AVAILABLE_OPS, INPUT, OUTPUT
+from nasbench1shot1.nasbench.tfrecord import BenchmarkRow, write_rows
+
+PARTIAL_TABLE = (
+    Path(__file__).resolve().parents[1].parent
+    / "shared"
+    / "data"
+    / "nasbench101"
+    / "nb101_partial.npz"
+)
+NUM_CELLS = 423_624
+REPEATS = 3
+EPOCHS = 108
+BATCH_LOOKUPS = 1_000_000
+SINGLE_QUERIES = 5_000
+RANDOM_REAL_CELLS = 20_000
+
+
+def _real_cells(limit: int) -> tuple[list[str], list[np.ndarray], list[list[str]]]:
+    table = np.load(PARTIAL_TABLE)
+    hashes = table["module_hash"][:limit].astype(str).tolist()
+    matrices, operations = [], []
+    for adjacency, labels, size in zip(
+        table["adjacency"][:limit], table["ops"][:limit], table["num_vertices"][:limit]
+    ):
+        matrices.append(adjacency[:size, :size])
+        operations.append([INPUT] + [AVAILABLE_OPS[k] for k in labels[1 : size - 1]] + [OUTPUT])
+    return hashes, matrices, operations
+
+
+def _random_cells(limit: int, rng: np.random.Generator) -> tuple[list, list, list]:
+    """Random valid cells hashed with ModelSpec, then copies of them under made-up hashes.
+
+    Sampling all 423,624 distinct cells at random would take hours, so only the first few
+    thousand are real; the made-up rows give the file its full size and the lookups their spread.
+    """
+    real: dict[str, tuple[np.ndarray, list[str]]] = {}
+    upper = np.triu_indices(7, k=1)
+    for _ in range(min(limit, RANDOM_REAL_CELLS)):
+        matrix = np.zeros((7, 7), dtype=np.int64)
+        edges = rng.choice(len(upper[0]), size=rng.integers(1, 10), replace=False)
+        matrix[upper[0][edges], upper[1][edges]] = 1
+        ops = [INPUT] + [AVAILABLE_OPS[k] for k in rng.integers(0, 3, size=5)] + [OUTPUT]
+        spec = ModelSpec(matrix, ops)
+        if spec.valid_spec:
+            real.setdefault(spec.hash_spec(), (spec.matrix, spec.ops))
+    hashes = list(real)
+    pool = list(real.values())
+    cells = pool + [pool[i % len(pool)] for i in range(limit - len(hashes))]
+    hashes += [
+        hashlib.md5(f"synthetic cell {i}".encode()).hexdigest() for i in range(limit - len(hashes))
+    ]
+    return hashes, [cell[0] for cell in cells], [cell[1] for cell in cells]
+
+
+def _rows(hashes: list[str], matrices: list, operations: list, rng: np.random.Generator):
+    for module_hash, matrix, ops in zip(hashes, matrices, operations):
+        parameters = int(rng.integers(200_000, 50_000_000))
+        for _ in range(REPEATS):
+            points = [
+                EvaluationData(
+                    current_epoch=float(epoch),
+                    training_time=float(rng.uniform(0.0, 30.0) * epoch),
+                    train_accuracy=float(rng.uniform(0.1, 1.0)),
+                    validation_accuracy=float(rng.uniform(0.1, 0.95)),
+                    test_accuracy=float(rng.uniform(0.1, 0.95)),
+                )
+                for epoch in (0, EPOCHS // 2, EPOCHS)
+            ]
+            metrics = ModelMetrics(points, parameters, float(rng.uniform(1000.0, 5000.0)))
+            yield BenchmarkRow(module_hash, EPOCHS, matrix, ops, metrics)
+
+
+def generate(path: Path, cells: int) -> None:
+    rng = np.random.default_rng(0)
+    if PARTIAL_TABLE.is_file():
+        hashes, matrices, operations = _real_cells(cells)
+        print(f"cells: real NAS-Bench-101 cells from {PARTIAL_TABLE}")
+    else:
+        hashes, matrices, operations = _random_cells(cells, rng)
+        print("cells: random valid cells (shared data not found)")
+    start = time.perf_counter()
+    partial = path.with_name(path.name + ".part")
+    count = write_rows(partial, _rows(hashes, matrices, operations, rng))
+    partial.rename(path)
+    print(
+        f"wrote {count} records, {path.stat().st_size / 1e6:.1f} MB, "
+        f"in {time.perf_counter() - start:.1f} s"
+    )
+
+
+def _peak_rss_mb() -> float:
+    """Peak resident memory of this process alone.
+
+    VmHWM, because ru_maxrss of a child started by a big parent still counts the parent's pages.
+    """
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def phase(name: str, path: Path) -> dict:
+    """Run one measurement in this process; returns figures as a dict."""
+    if name == "convert2":
+        start = time.perf_counter()
+        convert(path, force=True, workers=2)
+        return {"load_s": time.perf_counter() - start, "peak_rss_mb": _peak_rss_mb()}
+    start = time.perf_counter()
+    benchmark = NASBench(path, seed=0)
+    load_s = time.perf_counter() - start
+    figures = {"load_s": load_s, "cells": len(benchmark), "cache": str(benchmark.cache)}
+    if name == "query":
+        rng = np.random.default_rng(1)
+        specs = []
+        for module_hash in benchmark.hashes[rng.permutation(len(benchmark))].astype(str):
+            fixed, _ = benchmark.get_metrics_from_hash(module_hash)
+            spec = ModelSpec(fixed["module_adjacency"], fixed["module_operations"])
+            if spec.hash_spec() == module_hash:  # skips the made-up rows of random cells
+                specs.append(spec)
+            if len(specs) == SINGLE_QUERIES:
+                break
+        start = time.perf_counter()
+        for spec in specs:
+            benchmark.query(spec)
+        figures["queries_per_s"] = len(specs) / (time.perf_counter() - start)
+    if name == "batch":
+        rng = np.random.default_rng(2)
+        hashes = benchmark.hashes[rng.integers(0, len(benchmark), BATCH_LOOKUPS)]
+        times = []
+        for _ in range(5):
+            start = time.perf_counter()
+            benchmark.metric("final_test_accuracy", hashes)
+            times.append(time.perf_counter() - start)
+        figures["batch_first_per_s"] = BATCH_LOOKUPS / times[0]
+        figures["batch_best_per_s"] = BATCH_LOOKUPS / min(times)
+        rows = benchmark.lookup(hashes)
+        start = time.perf_counter()
+        benchmark.metric("final_test_accuracy", rows)
+        figures["rows_per_s"] = BATCH_LOOKUPS / (time.perf_counter() - start)
+    figures["peak_rss_mb"] = _peak_rss_mb()
+    return figures
+
+
+def _run_phase(name: str, path: Path) -> dict:
+    command = [sys.executable, __file__, "--phase", name, "--workdir", str(path.parent)]
+    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "nb1s1-bench")
+    parser.add_argument("--cells", type=int, default=NUM_CELLS)
+    parser.add_argument("--phase", choices=["first", "convert2", "cache", "query", "batch"])
+    args = parser.parse_args()
+    path = args.workdir / "nasbench_synthetic_only108.tfrecord"
+    if args.phase:
+        print(json.dumps(phase(args.phase, path)))
+        return
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    if path.is_file():
+        print(f"reusing {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    else:
+        generate(path, args.cells)
+    for folder in cache_candidates(path):
+        shutil.rmtree(folder, ignore_errors=True)
+
+    first = _run_phase("first", path)
+    print(
+        f"first load (.tfrecord, builds cache): {first['load_s']:.1f} s, "
+        f"peak RSS {first['peak_rss_mb']:.0f} MB, {first['cells']} cells"
+    )
+    two = _run_phase("convert2", path)
+    print(
+        f"convert(workers=2) (rebuilds cache with 2 decoding processes): {two['load_s']:.1f} s, "
+        f"main process peak RSS {two['peak_rss_mb']:.0f} MB"
+    )
+    cache = min((_run_phase("cache", path) for _ in range(3)), key=lambda f: f["load_s"])
+    print(
+        f"cache load (memory-mapped, best of 3): {cache['load_s'] * 1000:.0f} ms, "
+        f"peak RSS {cache['peak_rss_mb']:.0f} MB"
+    )
+    query = _run_phase("query", path)
+    print(f"single query(spec): {query['queries_per_s']:,.0f} queries/s")
+    batch = _run_phase("batch", path)
+    print(
+        f"metric() on {BATCH_LOOKUPS:,} hex hashes: first call {batch['batch_first_per_s']:,.0f} "
+        f"lookups/s, best of 5 {batch['batch_best_per_s']:,.0f} lookups/s; "
+        f"on row indices {batch['rows_per_s']:,.0f} /s; peak RSS {batch['peak_rss_mb']:.0f} MB"
+    )
+
+
+if __name__ == "__main__":
+    main()
