@@ -1,1 +1,1 @@
-"""BOHB tuning of the one-shot methods with HpBandSter (ConfigSpaces, worker, master, Hydra entry)."""
+"""BOHB tuning of the one-shot methods with HpBandSter: ConfigSpaces, worker, master, entry."""
