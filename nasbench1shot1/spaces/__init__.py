@@ -1,6 +1,12 @@
 """Search spaces 1, 2 and 3 of NAS-Bench-1Shot1: definitions, enumeration, sampling, regret."""
 
-from nasbench1shot1.spaces.enumeration import configuration_hashes, loose_end_mask, unique_cells
+from nasbench1shot1.spaces.enumeration import (
+    cell_architectures,
+    configuration_hashes,
+    loose_end_mask,
+    unique_cells,
+)
+from nasbench1shot1.spaces.regret import SpaceOptimum, optimum, test_errors
 from nasbench1shot1.spaces.space import (
     Architecture,
     SearchSpace,
@@ -12,10 +18,14 @@ from nasbench1shot1.spaces.space import (
 __all__ = [
     "Architecture",
     "SearchSpace",
+    "SpaceOptimum",
+    "cell_architectures",
     "configuration_hashes",
     "get_search_space",
     "list_spaces",
     "loose_end_mask",
+    "optimum",
+    "test_errors",
     "unique_cells",
     "widen",
 ]

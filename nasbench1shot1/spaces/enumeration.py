@@ -124,3 +124,17 @@ def unique_cells(space: SearchSpace, loose_ends: bool = True) -> np.ndarray:
     if not loose_ends:
         hashes = hashes[~loose_end_mask(space)]
     return np.unique(hashes)
+
+
+def cell_architectures(space: SearchSpace, loose_ends: bool = True) -> dict[str, Architecture]:
+    """One configuration per unique cell: hex hash -> the first configuration (in enumeration
+    order) that makes it, in sorted hash order. Training or querying each cell once needs this."""
+    hashes = configuration_hashes(space)
+    candidates = np.arange(len(hashes))
+    if not loose_ends:
+        candidates = candidates[~loose_end_mask(space)]
+    unique, first = np.unique(hashes[candidates], return_index=True)
+    return {
+        key.decode(): space.architecture_at(int(candidates[index]))
+        for key, index in zip(unique, first)
+    }
