@@ -1,0 +1,128 @@
+"""`nb1s1`: the utility command line (benchmark files, search-space facts).
+
+Every failure a user can cause ends in one sentence on stderr and exit status 1; argparse keeps
+status 2 for malformed command lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from nasbench1shot1.nasbench import (
+    OFFICIAL_FILES,
+    NASBench,
+    NASBenchError,
+    convert,
+    describe,
+    download,
+)
+from nasbench1shot1.spaces import get_search_space, list_spaces, unique_cells
+from nasbench1shot1.spaces.regret import optimum
+
+
+def _benchmark_download(args: argparse.Namespace) -> None:
+    path = download(args.file, args.dest, progress=not args.quiet)
+    print(f"{path} (SHA256 checked)")
+
+
+def _benchmark_info(args: argparse.Namespace) -> None:
+    info = describe(NASBench(args.path))
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return
+    for key, value in info.items():
+        print(f"{key}: {value}")
+
+
+def _benchmark_convert(args: argparse.Namespace) -> None:
+    print(convert(args.path, cache_dir=args.cache_dir, force=True, workers=2))
+
+
+def space_info(number: int, benchmark_path: str | None = None) -> dict:
+    """The facts `nb1s1 space info` prints: counts, and with a benchmark the space's optimum."""
+    space = get_search_space(number)
+    info: dict = {
+        "space": space.number,
+        "choice_blocks": space.num_choice_blocks,
+        "parents": list(space.num_parents),
+        "configs": space.num_configs,
+        "unique_cells": len(unique_cells(space)),
+        "unique_cells_without_loose_ends": len(unique_cells(space, loose_ends=False)),
+        "best_test_error_mean": None,
+        "best_test_error_single_run": None,
+    }
+    if benchmark_path is not None:
+        best = optimum(space, NASBench(benchmark_path))
+        info.update(
+            best_test_error_mean=best.best_test_error_mean,
+            best_test_error_single_run=best.best_test_error_single_run,
+            best_cell_mean=best.best_cell_mean,
+            best_cell_single_run=best.best_cell_single_run,
+            epochs=best.epochs,
+        )
+    return info
+
+
+def _space_info(args: argparse.Namespace) -> None:
+    info = space_info(args.number, args.benchmark)
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return
+    for key, value in info.items():
+        if value is not None:
+            print(f"{key}: {value}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nb1s1", description="NAS-Bench-1Shot1 utilities: benchmark files and search spaces."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    benchmark = commands.add_parser("benchmark", help="NAS-Bench-101 benchmark files")
+    actions = benchmark.add_subparsers(dest="action", required=True)
+    fetch = actions.add_parser("download", help="fetch an official file and check its SHA256")
+    fetch.add_argument("--file", choices=sorted(OFFICIAL_FILES), default="only108",
+                       help="which official file (default: only108, 0.5 GB; full is 2 GB)")
+    fetch.add_argument("--dest", type=Path, default=Path("."), help="folder to write it to")
+    fetch.add_argument("--quiet", action="store_true", help="no progress bar")
+    fetch.set_defaults(func=_benchmark_download)
+    info = actions.add_parser("info", help="cells, epochs and repeats of a benchmark file")
+    info.add_argument("path", help=".tfrecord, cache folder or .npz archive")
+    info.add_argument("--json", action="store_true")
+    info.set_defaults(func=_benchmark_info)
+    conv = actions.add_parser("convert", help="build the fast columnar cache of a .tfrecord")
+    conv.add_argument("path")
+    conv.add_argument("--cache-dir", type=Path, default=None,
+                      help="where to write the cache (default: next to the file)")
+    conv.set_defaults(func=_benchmark_convert)
+
+    space = commands.add_parser("space", help="NAS-Bench-1Shot1 search spaces")
+    space_actions = space.add_subparsers(dest="action", required=True)
+    sinfo = space_actions.add_parser("info", help="counts, and the optimum in a benchmark")
+    sinfo.add_argument("number", type=int, choices=list_spaces())
+    sinfo.add_argument("--benchmark", default=None, help="benchmark file for the optimum")
+    sinfo.add_argument("--json", action="store_true")
+    sinfo.set_defaults(func=_space_info)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (NASBenchError, ValueError, OSError) as error:
+        print(f"nb1s1: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("nb1s1: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
