@@ -6,6 +6,7 @@ import pytest
 from nasbench1shot1.nasbench import AVAILABLE_OPS, NASBench
 from nasbench1shot1.spaces import (
     SpaceOptimum,
+    SpaceRegret,
     cell_architectures,
     get_search_space,
     optimum,
@@ -96,3 +97,19 @@ def test_real_table_optimum(partial_benchmark: NASBench, number: int):
     assert best.best_test_error_mean == best.best_test_error_single_run
     assert best.best_test_error_single_run >= PAPER_SINGLE_RUN_MINIMA[number] - 1e-9
     assert best.best_test_error_single_run < PAPER_SINGLE_RUN_MINIMA[number] + 0.01
+
+
+def test_regret_of_a_spec_and_of_a_hash():
+    space = get_search_space(1)
+    cells = list(cell_architectures(space).items())
+    accuracy = np.full((len(cells), 1, 3), 0.90)
+    accuracy[0, 0] = [0.95, 0.93, np.nan]  # best single run 0.05, best mean 0.06
+    accuracy[1, 0] = [0.91, 0.89, 0.90]
+    regret = SpaceRegret(space, space_benchmark(1, accuracy))
+    spec = space.to_spec(cells[1][1])
+    assert regret.test_error(spec) == pytest.approx(0.10)
+    assert regret(spec) == pytest.approx(0.05)
+    assert regret(cells[0][0]) == pytest.approx(0.01)
+    by_mean = SpaceRegret(space, regret.benchmark, reference="mean")
+    assert by_mean(cells[0][0]) == pytest.approx(0.0, abs=1e-12)
+    assert by_mean(spec) == pytest.approx(0.04)

@@ -6,7 +6,7 @@ from nasbench1shot1.spaces.enumeration import (
     loose_end_mask,
     unique_cells,
 )
-from nasbench1shot1.spaces.regret import SpaceOptimum, optimum, test_errors
+from nasbench1shot1.spaces.regret import SpaceOptimum, SpaceRegret, optimum, test_errors
 from nasbench1shot1.spaces.space import (
     Architecture,
     SearchSpace,
@@ -19,6 +19,7 @@ __all__ = [
     "Architecture",
     "SearchSpace",
     "SpaceOptimum",
+    "SpaceRegret",
     "cell_architectures",
     "configuration_hashes",
     "get_search_space",

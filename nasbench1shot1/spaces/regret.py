@@ -4,7 +4,8 @@ Two optima are defined over the space's unique cells (loose ends included), both
 error after the benchmark's final epoch budget:
 - `best_test_error_mean`: the lowest test error averaged over the benchmark's repeats;
 - `best_test_error_single_run`: the lowest test error of any single repeat.
-The regret of a cell is its mean test error over repeats minus one of them. NAS-Bench-1Shot1
+The regret of a cell (`SpaceRegret`, called on a `ModelSpec` or hash) is its mean test error
+over repeats minus one of them. NAS-Bench-1Shot1
 reports (and the search runs here record as `test_regret`) the mean error minus the best single
 run, so its figures compare with the paper's; the regret against the best mean is the one that
 reaches zero at the optimum. Missing repeats (NaN) are left out of means and minima.
@@ -17,7 +18,7 @@ from typing import Literal
 
 import numpy as np
 
-from nasbench1shot1.nasbench import NASBench
+from nasbench1shot1.nasbench import ModelSpec, NASBench
 from nasbench1shot1.spaces.enumeration import unique_cells
 from nasbench1shot1.spaces.space import SearchSpace
 
@@ -83,3 +84,38 @@ def optimum(space: SearchSpace, benchmark: NASBench, epochs: int | None = None) 
         best_test_error_single_run=float(errors.flat[best_single_flat]),
         best_cell_single_run=cells[best_single].decode(),
     )
+
+
+class SpaceRegret:
+    """`regret(spec)` of a space in a benchmark: the optimum is computed once, then each call
+    looks the cell up (a `ModelSpec` or a hex hash) and returns its mean test error over the
+    benchmark's repeats minus the reference optimum (the best single run by default, as the
+    NAS-Bench-1Shot1 paper and the search runs report it)."""
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        benchmark: NASBench,
+        epochs: int | None = None,
+        reference: Reference = "single_run",
+    ):
+        if reference not in ("single_run", "mean"):
+            raise ValueError(
+                f"unknown regret reference {reference!r}, expected 'single_run' or 'mean'"
+            )
+        self.benchmark = benchmark
+        self.reference = reference
+        self.optimum = optimum(space, benchmark, epochs)
+
+    def test_error(self, cell: ModelSpec | str) -> float:
+        """The cell's test error averaged over the benchmark's repeats."""
+        key = cell.hash_spec() if isinstance(cell, ModelSpec) else cell
+        errors = test_errors(self.benchmark, np.array([key]), self.optimum.epochs)[0]
+        if np.isnan(errors).all():
+            raise ValueError(
+                f"the benchmark has no test accuracy for cell {key} at {self.optimum.epochs} epochs"
+            )
+        return float(np.nanmean(errors))
+
+    def __call__(self, cell: ModelSpec | str) -> float:
+        return self.optimum.regret(self.test_error(cell), self.reference)
