@@ -1,4 +1,4 @@
-"""`nb1s1`: the utility command line (benchmark files, search-space facts).
+"""`nb1s1`: the utility command line (benchmark files and builds, search-space facts).
 
 Every failure a user can cause ends in one sentence on stderr and exit status 1; argparse keeps
 status 2 for malformed command lines.
@@ -24,13 +24,27 @@ from nasbench1shot1.spaces import get_search_space, list_spaces, unique_cells
 from nasbench1shot1.spaces.regret import optimum
 
 
+def open_benchmark(path: str) -> NASBench:
+    """A benchmark by path; `embedded` names the digits benchmark shipped with the package."""
+    if path == "embedded":
+        from nasbench1shot1.embedded import load_embedded
+
+        return load_embedded()
+    return NASBench(path)
+
+
 def _benchmark_download(args: argparse.Namespace) -> None:
     path = download(args.file, args.dest, progress=not args.quiet)
     print(f"{path} (SHA256 checked)")
 
 
 def _benchmark_info(args: argparse.Namespace) -> None:
-    info = describe(NASBench(args.path))
+    benchmark = open_benchmark(args.path)
+    info = describe(benchmark)
+    if args.spread:
+        from nasbench1shot1.builder import spread
+
+        info["spread"] = spread(benchmark)
     if args.json:
         print(json.dumps(info, indent=2))
         return
@@ -40,6 +54,15 @@ def _benchmark_info(args: argparse.Namespace) -> None:
 
 def _benchmark_convert(args: argparse.Namespace) -> None:
     print(convert(args.path, cache_dir=args.cache_dir, force=True, workers=2))
+
+
+def _benchmark_merge(args: argparse.Namespace) -> None:
+    from nasbench1shot1.builder import export, merge
+
+    written = merge(args.folder, args.num_shards)
+    print(written)
+    if args.export is not None:
+        print(export(written, args.export))
 
 
 def space_info(number: int, benchmark_path: str | None = None) -> dict:
@@ -56,7 +79,7 @@ def space_info(number: int, benchmark_path: str | None = None) -> dict:
         "best_test_error_single_run": None,
     }
     if benchmark_path is not None:
-        best = optimum(space, NASBench(benchmark_path))
+        best = optimum(space, open_benchmark(benchmark_path))
         info.update(
             best_test_error_mean=best.best_test_error_mean,
             best_test_error_single_run=best.best_test_error_single_run,
@@ -92,20 +115,30 @@ def _parser() -> argparse.ArgumentParser:
     fetch.add_argument("--quiet", action="store_true", help="no progress bar")
     fetch.set_defaults(func=_benchmark_download)
     info = actions.add_parser("info", help="cells, epochs and repeats of a benchmark file")
-    info.add_argument("path", help=".tfrecord, cache folder or .npz archive")
+    info.add_argument("path", help=".tfrecord, cache folder, .npz archive, or 'embedded'")
     info.add_argument("--json", action="store_true")
+    info.add_argument("--spread", action="store_true",
+                      help="also best/median/worst mean test accuracy, rank agreement of repeats")
     info.set_defaults(func=_benchmark_info)
     conv = actions.add_parser("convert", help="build the fast columnar cache of a .tfrecord")
     conv.add_argument("path")
     conv.add_argument("--cache-dir", type=Path, default=None,
                       help="where to write the cache (default: next to the file)")
     conv.set_defaults(func=_benchmark_convert)
+    join = actions.add_parser("merge", help="join the finished shards of an nb1s1-build folder")
+    join.add_argument("folder", type=Path)
+    join.add_argument("--num-shards", type=int, default=None,
+                      help="how many shards the build was split into (default: found)")
+    join.add_argument("--export", type=Path, default=None,
+                      help="also write a compressed .npz copy that NASBench opens")
+    join.set_defaults(func=_benchmark_merge)
 
     space = commands.add_parser("space", help="NAS-Bench-1Shot1 search spaces")
     space_actions = space.add_subparsers(dest="action", required=True)
     sinfo = space_actions.add_parser("info", help="counts, and the optimum in a benchmark")
     sinfo.add_argument("number", type=int, choices=list_spaces())
-    sinfo.add_argument("--benchmark", default=None, help="benchmark file for the optimum")
+    sinfo.add_argument("--benchmark", default=None,
+                       help="benchmark file (or 'embedded') for the optimum")
     sinfo.add_argument("--json", action="store_true")
     sinfo.set_defaults(func=_space_info)
     return parser
