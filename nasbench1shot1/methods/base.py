@@ -1,0 +1,166 @@
+"""The small interface every one-shot method implements, and the registry that finds them.
+
+A method owns the architecture weights (or the controller that samples cells) and decides how a
+training step uses them: `step` takes one batch of the weights half and one of the architecture
+half of the training data and updates what the method trains; `discretize` turns the current
+state into one cell of the space; `end_epoch` runs once after each epoch (temperature schedules,
+the evaluation of sampled cells). Everything a resumed run needs is in `state_dict`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from nasbench1shot1.models.supernet import ArchWeights, Supernet
+from nasbench1shot1.spaces import Architecture, SearchSpace
+
+METHODS: dict[str, type[OneShotMethod]] = {}
+
+
+def register(name: str) -> Callable[[type[OneShotMethod]], type[OneShotMethod]]:
+    def decorate(cls: type[OneShotMethod]) -> type[OneShotMethod]:
+        cls.name = name
+        METHODS[name] = cls
+        return cls
+
+    return decorate
+
+
+def get_method(name: str) -> type[OneShotMethod]:
+    if name not in METHODS:
+        raise ValueError(f"unknown method {name!r}, expected one of {', '.join(sorted(METHODS))}")
+    return METHODS[name]
+
+
+@dataclass
+class Batch:
+    images: torch.Tensor
+    labels: torch.Tensor
+
+
+@dataclass
+class StepResult:
+    loss: float
+    correct: int
+    count: int
+
+
+class OneShotMethod:
+    """Base class: architecture parameters as logits over ops and over candidate parents."""
+
+    name = "base"
+    #: whether the supernet is built with PC-DARTS partial channels
+    partial_channels = False
+
+    def __init__(self, space: SearchSpace, model: Supernet, cfg: dict, epochs: int,
+                 generator: torch.Generator):
+        self.space = space
+        self.model = model
+        self.cfg = cfg
+        self.epochs = epochs
+        self.generator = generator
+        self.loss_fn = nn.CrossEntropyLoss()
+        device = next(model.parameters()).device
+        self.device = device
+        b = space.num_choice_blocks
+        self.alpha_ops = (1e-3 * torch.randn(b, 3, generator=generator)).to(device)
+        self.alpha_ops.requires_grad_(True)
+        self.alpha_parents = {}
+        for v in space.vertices_with_parent_choice:
+            alpha = (1e-3 * torch.randn(v, generator=generator)).to(device)
+            self.alpha_parents[v] = alpha.requires_grad_(True)
+
+    # -- architecture parameters --------------------------------------------------------
+
+    def arch_parameters(self) -> list[torch.Tensor]:
+        return [self.alpha_ops, *self.alpha_parents.values()]
+
+    def soft_weights(self) -> ArchWeights:
+        return ArchWeights(
+            torch.softmax(self.alpha_ops, dim=-1),
+            {v: torch.softmax(a, dim=-1) for v, a in self.alpha_parents.items()},
+        )
+
+    def eval_weights(self) -> ArchWeights:
+        """The weights used to score the supernet on validation data."""
+        return self.soft_weights()
+
+    def discretize(self) -> Architecture:
+        return self.space.from_weights(
+            self.alpha_ops.detach().cpu().numpy(),
+            {v: a.detach().cpu().numpy() for v, a in self.alpha_parents.items()},
+        )
+
+    def hard_weights(self, arch: Architecture) -> ArchWeights:
+        """One-hot weights selecting exactly `arch` (ops and parent sets)."""
+        ops = torch.zeros(self.space.num_choice_blocks, 3, device=self.device)
+        op_index = [["conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3"].index(op)
+                    for op in arch.ops]
+        ops[torch.arange(len(op_index)), torch.tensor(op_index)] = 1.0
+        parents, parent_index = {}, {}
+        for v in self.space.vertices_with_parent_choice:
+            chosen = arch.parents[v - 1]
+            weights = torch.zeros(v, device=self.device)
+            weights[list(chosen)] = 1.0
+            parents[v] = weights
+            parent_index[v] = tuple(chosen)
+        return ArchWeights(ops, parents, op_index, parent_index)
+
+    # -- training -----------------------------------------------------------------------
+
+    def forward(self, images: torch.Tensor, arch: ArchWeights) -> torch.Tensor:
+        return self.model(images, arch)
+
+    def weight_step(self, batch: Batch, arch: ArchWeights, optimizer: torch.optim.Optimizer,
+                    grad_clip: float) -> StepResult:
+        """One SGD step of the supernet weights under `arch`."""
+        self.model.train()
+        logits = self.forward(batch.images, arch)
+        loss = self.loss_fn(logits, batch.labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if grad_clip:
+            nn.utils.clip_grad_norm_(self.model.parameters(), grad_clip)
+        optimizer.step()
+        correct = int((logits.argmax(1) == batch.labels).sum())
+        return StepResult(loss.item(), correct, len(batch.labels))
+
+    def step(self, train: Batch, valid: Batch, optimizer: torch.optim.Optimizer, lr: float,
+             grad_clip: float) -> StepResult:
+        raise NotImplementedError
+
+    def end_epoch(self, epoch: int, valid_batches: list[Batch]) -> dict:
+        """Called after epoch `epoch` (1-based); returns extra metrics to record."""
+        return {}
+
+    def epoch_metrics(self) -> dict:
+        return {}
+
+    # -- state --------------------------------------------------------------------------
+
+    def state_dict(self) -> dict:
+        return {
+            "alpha_ops": self.alpha_ops.detach().cpu(),
+            "alpha_parents": {v: a.detach().cpu() for v, a in self.alpha_parents.items()},
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        with torch.no_grad():
+            self.alpha_ops.copy_(state["alpha_ops"])
+            for v, a in state["alpha_parents"].items():
+                self.alpha_parents[int(v)].copy_(a)
+
+    def arch_summary(self) -> dict:
+        """Softmaxed architecture weights, for the record."""
+        return {
+            "ops": np.round(torch.softmax(self.alpha_ops, -1).detach().cpu().numpy(), 4).tolist(),
+            "parents": {
+                str(v): np.round(torch.softmax(a, -1).detach().cpu().numpy(), 4).tolist()
+                for v, a in self.alpha_parents.items()
+            },
+        }

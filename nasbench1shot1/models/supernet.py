@@ -1,0 +1,199 @@
+"""The one-shot model (supernet) of NAS-Bench-1Shot1 for a search space.
+
+Stem conv3x3-BN-ReLU; `num_cells` cells in 3 stacks, 2x2 max-pooling and twice the channels
+between stacks; all cells alike and sharing one set of architecture weights. In a cell each of
+the B choice blocks has its own 1x1 conv-BN-ReLU projection of the cell input; a block's input is
+the sum of its candidate inputs (the projected cell input and the earlier blocks), weighted by
+the block's parent weights where it has a parent choice; the block applies a mixed op (weighted
+sum of conv3x3-BN-ReLU, conv1x1-BN-ReLU and maxpool3x3). The cell output concatenates the block
+outputs, each weighted by its output weight, and adds the output-weighted 1x1 projection of the
+cell input to B x channels. After the last cell: 1x1 conv-BN-ReLU, global average pooling, linear.
+
+Architecture weights enter `forward` as an `ArchWeights`: op weights (B, 3), parent weights per
+vertex with a choice, output weights (B + 1). Each may carry hard indices (GDAS, ENAS, Random-WS
+sample one op and one parent set): then only the chosen ops run. PC-DARTS's partial channels
+(`partial_channels` k > 1) send 1/k of the channels of a block's input through its mixed op and
+the rest around it, followed by a channel shuffle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from nasbench1shot1.models.ops import BN_EPSILON, ConvBnRelu, make_op
+from nasbench1shot1.nasbench.spec import AVAILABLE_OPS
+from nasbench1shot1.spaces import SearchSpace
+
+
+@dataclass
+class ArchWeights:
+    """Architecture weights for one forward pass.
+
+    `ops`: (B, 3) weights of the ops of each block (AVAILABLE_OPS order). `parents`: vertex ->
+    (vertex,) weights of its candidate parents, for vertices with a parent choice (the output is
+    vertex B + 1). `op_index` / `parent_index`: when given, only those ops / parents are computed
+    (their weights still scale the result, so gradients reach the architecture weights).
+    """
+
+    ops: torch.Tensor
+    parents: dict[int, torch.Tensor]
+    op_index: list[int] | None = None
+    parent_index: dict[int, tuple[int, ...]] = field(default_factory=dict)
+
+
+def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
+    n, c, h, w = x.shape
+    return x.view(n, groups, c // groups, h, w).transpose(1, 2).reshape(n, c, h, w)
+
+
+class MixedOp(nn.Module):
+    """The weighted sum of the three NAS-Bench-101 ops (or the one picked by an index)."""
+
+    def __init__(self, channels: int, bn_momentum: float, bn_eps: float):
+        super().__init__()
+        self.ops = nn.ModuleList(make_op(op, channels, bn_momentum, bn_eps)
+                                 for op in AVAILABLE_OPS)
+
+    def forward(self, x: torch.Tensor, weights: torch.Tensor, index: int | None = None):
+        if index is not None:
+            return weights[index] * self.ops[index](x)
+        out = weights[0] * self.ops[0](x)
+        for w, op in zip(weights[1:], self.ops[1:]):
+            out = out + w * op(x)
+        return out
+
+
+class ChoiceBlock(nn.Module):
+    """A choice block: projection of the cell input, parent sum, mixed op."""
+
+    def __init__(self, in_channels: int, channels: int, partial_channels: int,
+                 bn_momentum: float, bn_eps: float):
+        super().__init__()
+        if channels % partial_channels:
+            raise ValueError(
+                f"partial_channels k={partial_channels} must divide the block channels "
+                f"{channels}"
+            )
+        self.k = partial_channels
+        self.projection = ConvBnRelu(in_channels, channels, 1, bn_momentum, bn_eps)
+        self.mixed = MixedOp(channels // partial_channels, bn_momentum, bn_eps)
+
+    def forward(self, x: torch.Tensor, op_weights: torch.Tensor, op_index: int | None):
+        if self.k == 1:
+            return self.mixed(x, op_weights, op_index)
+        width = x.shape[1] // self.k
+        out = torch.cat([self.mixed(x[:, :width], op_weights, op_index), x[:, width:]], dim=1)
+        return channel_shuffle(out, self.k)
+
+
+class Cell(nn.Module):
+    """One cell of the supernet; channels per block `channels`, output B x channels."""
+
+    def __init__(self, space: SearchSpace, in_channels: int, channels: int,
+                 partial_channels: int, bn_momentum: float, bn_eps: float):
+        super().__init__()
+        self.space = space
+        b = space.num_choice_blocks
+        self.blocks = nn.ModuleList(
+            ChoiceBlock(in_channels, channels, partial_channels, bn_momentum, bn_eps)
+            for _ in range(b)
+        )
+        self.output_projection = ConvBnRelu(in_channels, channels * b, 1, bn_momentum, bn_eps)
+        self.choice = {v: space.has_parent_choice(v) for v in range(1, space.num_vertices)}
+
+    def forward(self, x: torch.Tensor, arch: ArchWeights) -> torch.Tensor:
+        b = self.space.num_choice_blocks
+        states: list[torch.Tensor | None] = [None]  # vertex 0: each block projects the input
+        for v in range(1, b + 1):
+            block = self.blocks[v - 1]
+
+            def candidate(p: int, block: ChoiceBlock = block) -> torch.Tensor:
+                return block.projection(x) if p == 0 else states[p]
+
+            if self.choice[v]:
+                weights = arch.parents[v]
+                chosen = arch.parent_index.get(v, range(v))
+                inputs = [weights[p] * candidate(p) for p in chosen]
+            else:
+                inputs = [candidate(p) for p in range(v)]
+            total = inputs[0]
+            for term in inputs[1:]:
+                total = total + term
+            index = None if arch.op_index is None else arch.op_index[v - 1]
+            states.append(block(total, arch.ops[v - 1], index))
+        out_vertex = b + 1
+        if self.choice[out_vertex]:
+            weights = arch.parents[out_vertex]
+            chosen = set(arch.parent_index.get(out_vertex, range(out_vertex)))
+        else:
+            weights, chosen = None, set(range(out_vertex))
+        parts = []
+        for v in range(1, b + 1):
+            if v in chosen:
+                parts.append(states[v] if weights is None else weights[v] * states[v])
+            else:
+                parts.append(torch.zeros_like(states[v]))
+        out = torch.cat(parts, dim=1)
+        if 0 in chosen:
+            projected = self.output_projection(x)
+            out = out + (projected if weights is None else weights[0] * projected)
+        return out
+
+
+@dataclass(frozen=True)
+class SupernetConfig:
+    """Sizes of the supernet; the paper's setting: 9 cells, 16 channels, CIFAR-10."""
+
+    channels: int = 16
+    num_cells: int = 9
+    num_classes: int = 10
+    in_channels: int = 3
+    partial_channels: int = 1
+    bn_momentum: float = 0.1
+    bn_eps: float = BN_EPSILON
+
+    def __post_init__(self) -> None:
+        for name in ("channels", "num_cells", "num_classes", "in_channels", "partial_channels"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"supernet {name} must be a positive integer, got {value!r}")
+        if not 0.0 <= self.bn_momentum <= 1.0:
+            raise ValueError(
+                f"supernet bn_momentum must be in [0, 1] (PyTorch convention), got "
+                f"{self.bn_momentum!r}"
+            )
+
+
+class Supernet(nn.Module):
+    """The weight-sharing network of a space; `forward(images, arch_weights)`."""
+
+    def __init__(self, space: SearchSpace, config: SupernetConfig | None = None):
+        super().__init__()
+        config = config or SupernetConfig()
+        self.space = space
+        self.config = config
+        b = space.num_choice_blocks
+        c = config.channels
+        self.stem = ConvBnRelu(config.in_channels, c, 3, config.bn_momentum, config.bn_eps)
+        reductions = {config.num_cells // 3, 2 * config.num_cells // 3} - {0}
+        cells = []
+        in_channels = c
+        for i in range(config.num_cells):
+            if i in reductions:
+                c *= 2
+                cells.append(nn.MaxPool2d(2, 2, ceil_mode=True))
+            cells.append(Cell(space, in_channels, c, config.partial_channels,
+                              config.bn_momentum, config.bn_eps))
+            in_channels = c * b
+        self.cells = nn.ModuleList(cells)
+        self.head = ConvBnRelu(in_channels, in_channels, 1, config.bn_momentum, config.bn_eps)
+        self.classifier = nn.Linear(in_channels, config.num_classes)
+
+    def forward(self, x: torch.Tensor, arch: ArchWeights) -> torch.Tensor:
+        x = self.stem(x)
+        for cell in self.cells:
+            x = cell(x, arch) if isinstance(cell, Cell) else cell(x)
+        return self.classifier(self.head(x).mean(dim=(2, 3)))
