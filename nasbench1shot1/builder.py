@@ -127,6 +127,17 @@ def _check_folder(folder: Path, cfg: BuildConfig) -> None:
         os.replace(tmp, path)
 
 
+def _check_split(folder: Path, num_shards: int) -> None:
+    """Refuse to mix shard counts in one folder (progress is kept per shard of a split)."""
+    others = sorted({int(p.name.split("-of-")[1].split(".")[0])
+                     for p in folder.glob("shard-*-of-*.jsonl")} - {num_shards})
+    if others:
+        raise ValueError(
+            f"{folder} holds a build split into {others[0]} shards; resume it with "
+            f"{others[0]} shards (workers={others[0]} or num_shards={others[0]})"
+        )
+
+
 def read_progress(path: Path) -> dict[tuple[str, int], dict]:
     """Finished runs of a shard: (hash, repeat) -> result. A torn last line is cut off."""
     done: dict[tuple[str, int], dict] = {}
@@ -193,6 +204,7 @@ def build_shard(
     folder = Path(folder)
     network = NetworkConfig(**cfg.network)
     _check_folder(folder, cfg)
+    _check_split(folder, num_shards)
     name = shard_name(shard, num_shards)
     space = get_search_space(cfg.space)
     cells = build_cells(cfg)
@@ -279,6 +291,7 @@ def build(
         build_shard(cfg, folder, 0, 1, threads=1, progress=progress)
         return merge(folder, 1)
     _check_folder(folder, cfg)
+    _check_split(folder, workers)
     total = sum(len(shard_jobs(cfg, i, workers)) for i in range(workers)) // cfg.repeats
     logs = [folder / f"{shard_name(i, workers)}.jsonl" for i in range(workers)]
     # Plain child interpreters (not multiprocessing): no main-module guard needed by callers.

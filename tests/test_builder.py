@@ -106,6 +106,8 @@ def test_a_folder_of_another_build_is_refused(tmp_path: Path):
     build_shard(BuildConfig(**{**TINY, "limit": 1, "repeats": 1}), tmp_path, progress=False)
     with pytest.raises(ValueError, match="holds a different build .*differs in: limit"):
         build_shard(BuildConfig(**{**TINY, "limit": 2, "repeats": 1}), tmp_path, progress=False)
+    with pytest.raises(ValueError, match="split into 1 shards; resume it with 1 shards"):
+        build(BuildConfig(**{**TINY, "limit": 1, "repeats": 1}), tmp_path, workers=2)
 
 
 def test_bad_build_settings_are_named():
@@ -148,7 +150,7 @@ def test_hydra_multirun_builds_shards_and_a_killed_job_resumes(tmp_path: Path):
 
 def test_hydra_app_bad_value_is_one_sentence(tmp_path: Path):
     script = shutil.which("nb1s1-build") or pytest.fail("nb1s1-build is not installed")
-    done = subprocess.run([script, "data=mnist", f"folder={tmp_path}"], capture_output=True,
+    done = subprocess.run([script, "dataset=mnist", f"folder={tmp_path}"], capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 1
     assert done.stderr.strip().splitlines()[-1] == (

@@ -1,0 +1,94 @@
+"""The embedded digits benchmark shipped in the package: every cell of space 1, built with the
+settings of conf/build.yaml, loadable through NASBench and the `nb1s1` command."""
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from nasbench1shot1.builder import BuildConfig, spread
+from nasbench1shot1.cli import main as cli_main
+from nasbench1shot1.data import load_digits_splits
+from nasbench1shot1.embedded import EMBEDDED_BENCHMARK, load_embedded
+from nasbench1shot1.models import NASBench101Network, NetworkConfig, count_parameters
+from nasbench1shot1.spaces import cell_architectures, get_search_space, unique_cells
+from nasbench1shot1.train import TrainConfig, train_cell
+
+BUILD_CONF = Path(__file__).resolve().parents[1] / "conf" / "build.yaml"
+
+
+@pytest.fixture(scope="module")
+def conf() -> dict:
+    return OmegaConf.to_container(OmegaConf.load(BUILD_CONF))
+
+
+@pytest.fixture(scope="module")
+def embedded():
+    return load_embedded(seed=0)
+
+
+def test_shipped_file_is_small():
+    assert EMBEDDED_BENCHMARK.is_file()
+    assert EMBEDDED_BENCHMARK.stat().st_size < 5 * 2**20
+
+
+def test_covers_every_cell_of_space_1(embedded, conf: dict):
+    cells = unique_cells(get_search_space(1))
+    assert len(embedded) == len(cells) == 2_685
+    assert (embedded.lookup(cells) >= 0).all()
+    assert embedded.epochs == [conf["train"]["epochs"]]
+    assert embedded.num_repeats == conf["repeats"] == 3
+    for name in ("final_test_accuracy", "final_validation_accuracy", "halfway_test_accuracy",
+                 "final_training_time"):
+        values = embedded.metric(name, cells, epochs=embedded.epochs[0], reduce="none")
+        assert not np.isnan(values).any(), name
+
+
+def test_cells_differ_measurably(embedded):
+    figures = spread(embedded)
+    assert figures["best_mean_test_accuracy"] - figures["worst_mean_test_accuracy"] > 0.2
+    assert figures["mean_spearman_between_repeats"] > 0.3
+
+
+def test_parameter_counts_are_those_of_the_conf_network(embedded, conf: dict):
+    space = get_search_space(1)
+    network = NetworkConfig(**{**BuildConfig(network=conf["network"]).network, "in_channels": 1})
+    for key, arch in list(cell_architectures(space).items())[::500]:
+        model = NASBench101Network(space.to_spec(arch), network)
+        row = embedded.lookup(key)
+        assert embedded.query_all(space.to_spec(arch), epochs=embedded.epochs[0])[
+            "trainable_parameters"] == count_parameters(model), row
+
+
+def test_a_cell_retrained_with_the_conf_settings_gives_the_stored_run(embedded, conf: dict):
+    build = BuildConfig(network=conf["network"], train=conf["train"], data_seed=conf["data_seed"])
+    space = get_search_space(1)
+    key, arch = next(iter(cell_architectures(space).items()))
+    spec = space.to_spec(arch)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the builder's workers
+    try:
+        result = train_cell(spec, load_digits_splits(seed=build.data_seed),
+                            TrainConfig(**{**build.train, "seed": conf["seed"] + 0}),
+                            NetworkConfig(**build.network))
+    finally:
+        torch.set_num_threads(threads)
+    stored = embedded.query_all(spec, epochs=embedded.epochs[0])["runs"][0]
+    assert result.module_hash == key
+    assert result.final.test_accuracy == stored["test_accuracy"]
+    assert result.final.validation_accuracy == stored["validation_accuracy"]
+    assert asdict(result.final)["train_accuracy"] == stored["train_accuracy"]
+
+
+def test_nb1s1_benchmark_info_on_the_shipped_file(capsys):
+    assert cli_main(["benchmark", "info", "embedded", "--json", "--spread"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["cells"] == 2_685 and info["repeats"] == 3 and len(info["epochs"]) == 1
+    assert info["spread"]["cells"] == 2_685
+    assert cli_main(["space", "info", "1", "--benchmark", "embedded", "--json"]) == 0
+    best = json.loads(capsys.readouterr().out)
+    assert best["best_test_error_single_run"] <= best["best_test_error_mean"]
