@@ -12,9 +12,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from nasbench1shot1.embedded import open_benchmark
 from nasbench1shot1.nasbench import (
     OFFICIAL_FILES,
-    NASBench,
     NASBenchError,
     convert,
     describe,
@@ -22,15 +22,6 @@ from nasbench1shot1.nasbench import (
 )
 from nasbench1shot1.spaces import get_search_space, list_spaces, unique_cells
 from nasbench1shot1.spaces.regret import optimum
-
-
-def open_benchmark(path: str) -> NASBench:
-    """A benchmark by path; `embedded` names the digits benchmark shipped with the package."""
-    if path == "embedded":
-        from nasbench1shot1.embedded import load_embedded
-
-        return load_embedded()
-    return NASBench(path)
 
 
 def _benchmark_download(args: argparse.Namespace) -> None:
@@ -63,6 +54,19 @@ def _benchmark_merge(args: argparse.Namespace) -> None:
     print(written)
     if args.export is not None:
         print(export(written, args.export))
+
+
+def _correlation(args: argparse.Namespace) -> None:
+    from nasbench1shot1.correlation import correlation
+
+    result = correlation(args.run_dir, None if args.all else args.samples, args.batches,
+                         args.seed)
+    def fmt(value: float | None) -> str:
+        return "undefined" if value is None else f"{value:.4f}"
+
+    print(f"{result['cells']} cells at epoch {result['epoch']}: Spearman "
+          f"{fmt(result['spearman'])}, Kendall tau {fmt(result['kendall_tau'])}; "
+          f"{args.run_dir / 'correlation.json'}, {args.run_dir / 'correlation.png'}")
 
 
 def space_info(number: int, benchmark_path: str | None = None) -> dict:
@@ -141,6 +145,15 @@ def _parser() -> argparse.ArgumentParser:
                        help="benchmark file (or 'embedded') for the optimum")
     sinfo.add_argument("--json", action="store_true")
     sinfo.set_defaults(func=_space_info)
+    corr = commands.add_parser(
+        "correlation", help="one-shot scores of cells vs the benchmark, for a search run dir")
+    corr.add_argument("run_dir", type=Path)
+    corr.add_argument("--samples", type=int, default=100,
+                      help="cells to score, sampled uniformly (default 100)")
+    corr.add_argument("--all", action="store_true", help="score every cell of the space")
+    corr.add_argument("--batches", type=int, default=4, help="validation batches per cell")
+    corr.add_argument("--seed", type=int, default=0)
+    corr.set_defaults(func=_correlation)
     return parser
 
 

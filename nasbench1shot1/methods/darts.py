@@ -37,6 +37,7 @@ class DARTS(OneShotMethod):
         return self.weight_step(train, self.train_weights(), optimizer, grad_clip)
 
     def _unrolled_arch_step(self, train: Batch, valid: Batch, optimizer, lr: float) -> None:
+        self.model.train()
         params = [p for p in self.model.parameters() if p.requires_grad]
         buffers = [b.clone() for b in self.model.buffers()]
         originals = [p.detach().clone() for p in params]

@@ -10,10 +10,10 @@ outputs, each weighted by its output weight, and adds the output-weighted 1x1 pr
 cell input to B x channels. After the last cell: 1x1 conv-BN-ReLU, global average pooling, linear.
 
 Architecture weights enter `forward` as an `ArchWeights`: op weights (B, 3), parent weights per
-vertex with a choice, output weights (B + 1). Each may carry hard indices (GDAS, ENAS, Random-WS
-sample one op and one parent set): then only the chosen ops run. PC-DARTS's partial channels
-(`partial_channels` k > 1) send 1/k of the channels of a block's input through its mixed op and
-the rest around it, followed by a channel shuffle.
+vertex with a choice, output weights (B + 1). Each may carry hard indices: then only the chosen
+ops run (GDAS samples one op per block; ENAS and Random-WS sample one op and one parent set).
+PC-DARTS's partial channels (`partial_channels` k > 1) send 1/k of the channels of a block's
+input through its mixed op and the rest around it, followed by a channel shuffle.
 """
 
 from __future__ import annotations

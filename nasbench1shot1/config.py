@@ -1,0 +1,246 @@
+"""The settings of a search, read from a Hydra config (conf/search.yaml) and checked.
+
+`settings_from(cfg)` turns the composed config (an OmegaConf object or a plain dict) into typed,
+frozen dataclasses and rejects bad values with one sentence naming the key, the value and what
+is allowed, before any data is read or any network is built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from nasbench1shot1.spaces import list_spaces
+
+DATASETS = ("digits", "cifar10")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+class SettingsError(ValueError):
+    """A bad value in a search config."""
+
+
+def _positive_int(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise SettingsError(f"{key} must be a positive integer, got {value!r}")
+    return value
+
+
+def _number(key: str, value: Any, low: float | None = None, high: float | None = None,
+            low_open: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SettingsError(f"{key} must be a number, got {value!r}")
+    too_low = low is not None and (value <= low if low_open else value < low)
+    if too_low or (high is not None and value > high):
+        bounds = f"{'(' if low_open else '['}{low}, {high if high is not None else 'inf'}]"
+        raise SettingsError(f"{key} must be in {bounds}, got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    learning_rate_min: float
+    momentum: float
+    weight_decay: float
+    grad_clip: float
+    cutout: bool
+    cutout_length: int
+    cutout_prob: float
+    train_portion: float
+
+    def __post_init__(self) -> None:
+        _positive_int("train.epochs", self.epochs)
+        _positive_int("train.batch_size", self.batch_size)
+        _number("train.learning_rate", self.learning_rate, 0.0, low_open=True)
+        _number("train.learning_rate_min", self.learning_rate_min, 0.0)
+        _number("train.momentum", self.momentum, 0.0, 1.0)
+        _number("train.weight_decay", self.weight_decay, 0.0)
+        _number("train.grad_clip", self.grad_clip, 0.0)
+        _positive_int("train.cutout_length", self.cutout_length)
+        _number("train.cutout_prob", self.cutout_prob, 0.0, 1.0)
+        _number("train.train_portion", self.train_portion, 0.0, 1.0, low_open=True)
+        if self.train_portion >= 1.0:
+            raise SettingsError(
+                f"train.train_portion must leave an architecture half, got {self.train_portion}"
+            )
+
+
+@dataclass(frozen=True)
+class SupernetSettings:
+    channels: int
+    num_cells: int
+    bn_momentum: float
+
+    def __post_init__(self) -> None:
+        _positive_int("supernet.channels", self.channels)
+        _positive_int("supernet.num_cells", self.num_cells)
+        _number("supernet.bn_momentum", self.bn_momentum, 0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    name: str
+    root: str | None
+    split_seed: int
+    crop_padding: int
+    flip: bool
+
+    def __post_init__(self) -> None:
+        if self.name not in DATASETS:
+            raise SettingsError(
+                f"unknown data set {self.name!r}, expected one of {', '.join(DATASETS)}"
+            )
+
+
+@dataclass(frozen=True)
+class MethodSettings:
+    name: str
+    params: tuple[tuple[str, Any], ...]
+
+    def as_dict(self) -> dict:
+        return dict(self.params)
+
+    def __getattr__(self, key: str) -> Any:
+        params = dict(object.__getattribute__(self, "params"))
+        if key in params:
+            return params[key]
+        raise AttributeError(key)
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    search_space: int
+    method: MethodSettings
+    data: DataSettings
+    benchmark: str
+    train: TrainSettings
+    supernet: SupernetSettings
+    seed: int
+    device: str
+
+    def as_dict(self) -> dict:
+        out = asdict(self)
+        out["method"] = {"name": self.method.name, **self.method.as_dict()}
+        return out
+
+
+_METHOD_CHECKS = {
+    "arch_learning_rate": lambda v: _number("method.arch_learning_rate", v, 0.0, low_open=True),
+    "arch_weight_decay": lambda v: _number("method.arch_weight_decay", v, 0.0),
+    "tau_max": lambda v: _number("method.tau_max", v, 0.0, low_open=True),
+    "tau_min": lambda v: _number("method.tau_min", v, 0.0, low_open=True),
+    "partial_channels": lambda v: _positive_int("method.partial_channels", v),
+    "controller_learning_rate": lambda v: _number("method.controller_learning_rate", v, 0.0,
+                                                  low_open=True),
+    "eval_samples": lambda v: _positive_int("method.eval_samples", v),
+    "eval_batches": lambda v: _positive_int("method.eval_batches", v),
+}
+
+
+def _section(cfg: dict, key: str, cls: type) -> Any:
+    values = cfg.get(key)
+    if not isinstance(values, dict):
+        raise SettingsError(f"the config has no {key} section")
+    names = [f.name for f in fields(cls)]
+    unknown = sorted(set(values) - set(names))
+    if unknown:
+        raise SettingsError(
+            f"unknown key {key}.{unknown[0]}, expected one of {', '.join(names)}"
+        )
+    missing = [name for name in names if name not in values]
+    if missing:
+        raise SettingsError(f"the config lacks {key}.{missing[0]}")
+    return cls(**values)
+
+
+def settings_from(cfg: Any) -> SearchSettings:
+    """Checked settings of a composed search config (OmegaConf or dict)."""
+    if isinstance(cfg, SearchSettings):
+        return cfg
+    try:
+        from omegaconf import DictConfig, OmegaConf
+
+        if isinstance(cfg, DictConfig):
+            cfg = OmegaConf.to_container(cfg, resolve=True)
+    except ImportError:  # pragma: no cover - omegaconf comes with hydra-core
+        pass
+    cfg = dict(cfg)
+    number = cfg.get("search_space")
+    if number not in list_spaces():
+        raise SettingsError(
+            f"unknown search space {number!r}, expected one of "
+            f"{', '.join(map(str, list_spaces()))}"
+        )
+    from nasbench1shot1.methods import METHODS
+
+    method = dict(cfg.get("method") or {})
+    name = method.pop("name", None)
+    if name not in METHODS:
+        raise SettingsError(
+            f"unknown method {name!r}, expected one of {', '.join(sorted(METHODS))}"
+        )
+    method.pop("batch_size", None)  # feeds train.batch_size through the config
+    expected = method_defaults(name)
+    unknown = sorted(set(method) - set(expected))
+    if unknown:
+        raise SettingsError(
+            f"unknown key method.{unknown[0]} for {name}, expected one of {', '.join(expected)}")
+    missing = sorted(set(expected) - set(method))
+    if missing:
+        raise SettingsError(f"the config lacks method.{missing[0]} for {name}")
+    for key, value in method.items():
+        if key in _METHOD_CHECKS:
+            _METHOD_CHECKS[key](value)
+    if name == "gdas" and method.get("unrolled"):
+        raise SettingsError("method.unrolled=true (second order) is for darts and pc_darts, "
+                            "not gdas, whose architecture is sampled anew for every loss")
+    if "tau_min" in method and method["tau_min"] > method["tau_max"]:
+        raise SettingsError(f"method.tau_min {method['tau_min']} exceeds method.tau_max "
+                            f"{method['tau_max']}")
+    benchmark = cfg.get("benchmark") or {}
+    where = benchmark.get("path") or benchmark.get("name") if isinstance(benchmark, dict) \
+        else benchmark
+    if not where:
+        raise SettingsError("benchmark.path is empty; give the NAS-Bench-101 file or 'embedded'")
+    device = cfg.get("device", "auto")
+    if device not in DEVICES and not str(device).startswith("cuda:"):
+        raise SettingsError(f"unknown device {device!r}, expected auto, cpu, cuda or cuda:N")
+    seed = cfg.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise SettingsError(f"seed must be a non-negative integer, got {seed!r}")
+    supernet = _section(cfg, "supernet", SupernetSettings)
+    k = method.get("partial_channels", 1)
+    if supernet.channels % k:
+        raise SettingsError(f"method.partial_channels k={k} must divide supernet.channels "
+                            f"{supernet.channels}")
+    return SearchSettings(
+        search_space=number,
+        method=MethodSettings(name, tuple(sorted(method.items()))),
+        data=_section(cfg, "data", DataSettings),
+        benchmark=str(where),
+        train=_section(cfg, "train", TrainSettings),
+        supernet=supernet,
+        seed=seed,
+        device=str(device),
+    )
+
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "conf"
+
+
+def method_defaults(name: str) -> dict:
+    """The defaults of a method as conf/method/<name>.yaml gives them (without name and batch
+    size), for code that builds a method outside a composed search config."""
+    from omegaconf import OmegaConf
+
+    path = CONFIG_DIR / "method" / f"{name}.yaml"
+    if not path.is_file():
+        raise SettingsError(f"unknown method {name!r}: no {path}")
+    values = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    values.pop("name", None)
+    values.pop("batch_size", None)
+    return values

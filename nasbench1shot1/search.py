@@ -1,0 +1,315 @@
+"""`run(cfg) -> RunResult`: the one search loop, used by `nb1s1-search`, sweeps and BOHB.
+
+One epoch: the supernet weights are trained on the weights half of the training split while the
+method updates its architecture state on the architecture half; then the method's current cell is
+looked up in the tabular benchmark (every repeat) and the epoch is recorded: one-shot train and
+validation accuracy and loss, the cell, its benchmark validation and test error (mean over
+repeats), its test regret, the learning rate, method extras (GDAS's temperature), wall time.
+Records go to `metrics.jsonl` in the run dir (one JSON line per epoch), the end to `result.json`.
+A checkpoint is written after every epoch; running again in the same run dir resumes from it.
+A loss that turns NaN ends the run with status `diverged`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from nasbench1shot1.config import SearchSettings, settings_from
+from nasbench1shot1.data import augment_batch
+from nasbench1shot1.methods import Batch, get_method
+from nasbench1shot1.models.supernet import Supernet, SupernetConfig
+from nasbench1shot1.spaces import SpaceRegret, get_search_space
+
+METRICS_FILE = "metrics.jsonl"
+RESULT_FILE = "result.json"
+CHECKPOINT_FILE = "checkpoint.pt"
+
+
+@dataclass
+class RunResult:
+    """What a search ends with (also written to result.json)."""
+
+    status: str  # "finished" or "diverged"
+    method: str
+    search_space: int
+    seed: int
+    epochs: int
+    epochs_done: int
+    final_cell: str | None = None
+    final_architecture: dict | None = None
+    final_validation_error: float | None = None
+    final_test_error: float | None = None
+    final_test_regret: float | None = None
+    best_test_regret: float | None = None
+    reason: str | None = None
+    run_dir: str | None = None
+    history: list[dict] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _batches(images: torch.Tensor, labels: torch.Tensor, size: int,
+             generator: torch.Generator) -> list[Batch]:
+    order = torch.randperm(len(labels), generator=generator).to(images.device)
+    return [Batch(images[order[i:i + size]], labels[order[i:i + size]])
+            for i in range(0, len(order), size)]
+
+
+def _rng_state() -> dict:
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
+             "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _identity(settings: dict) -> dict:
+    """What must match to resume a run: everything but the device it runs on."""
+    return {k: v for k, v in settings.items() if k != "device"}
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
+
+
+def run(cfg: Any, run_dir: str | os.PathLike | None = None, tracker=None,
+        echo: bool = True) -> RunResult:
+    """Run one search as `cfg` (a Hydra/OmegaConf config or a dict, see conf/search.yaml) says.
+
+    `run_dir` (default: the current directory) receives metrics.jsonl, result.json and the
+    checkpoint. `tracker` mirrors the records (see nasbench1shot1.tracking).
+    """
+    settings = settings_from(cfg)
+    run_dir = Path(run_dir or ".").resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return _Search(settings, run_dir, tracker, echo).run()
+
+
+class _Search:
+    def __init__(self, s: SearchSettings, run_dir: Path, tracker, echo: bool):
+        from nasbench1shot1.data.registry import load_data
+        from nasbench1shot1.embedded import open_benchmark
+
+        self.s = s
+        self.run_dir = run_dir
+        self.tracker = tracker
+        self.echo = echo
+        self.space = get_search_space(s.search_space)
+        # Everything that can fail on bad input fails here, before any training.
+        self.benchmark = open_benchmark(s.benchmark)
+        self.regret = SpaceRegret(self.space, self.benchmark, reference="single_run")
+        self.bench_epochs = self.regret.optimum.epochs
+        self.device = _device(s.device)
+        data = load_data(s.data).to(self.device)
+        images, labels = data.train.images, data.train.labels
+        if s.data.name == "cifar10":  # NAS-Bench-1Shot1 searched on all 50,000 training images
+            images = torch.cat([images, data.valid.images])
+            labels = torch.cat([labels, data.valid.labels])
+        half = int(len(labels) * s.train.train_portion)
+        self.weights_half = (images[:half], labels[:half])
+        self.arch_half = (images[half:], labels[half:])
+        self.data = data
+        torch.manual_seed(s.seed)
+        np.random.seed(s.seed)
+        random.seed(s.seed)
+        self.generator = torch.Generator().manual_seed(s.seed)
+        method_cls = get_method(s.method.name)
+        supernet = SupernetConfig(
+            channels=s.supernet.channels, num_cells=s.supernet.num_cells,
+            num_classes=data.num_classes, in_channels=data.in_channels,
+            partial_channels=s.method.partial_channels if method_cls.partial_channels else 1,
+            bn_momentum=s.supernet.bn_momentum,
+        )
+        self.model = Supernet(self.space, supernet).to(self.device)
+        self.method = method_cls(self.space, self.model, s.method.as_dict(), s.train.epochs,
+                                 self.generator)
+        t = s.train
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=t.learning_rate,
+                                         momentum=t.momentum, weight_decay=t.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+            self.optimizer, T_max=t.epochs, eta_min=t.learning_rate_min)
+        self.history: list[dict] = []
+        self.start_epoch = 1
+        self.elapsed = 0.0
+
+    # -- checkpoint ---------------------------------------------------------------------
+
+    def _save(self, epoch: int) -> None:
+        state = {
+            "epoch": epoch, "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+            "method": self.method.state_dict(), "generator": self.generator.get_state(),
+            "rng": _rng_state(), "history": self.history, "elapsed": self.elapsed,
+            "settings": self.s.as_dict(),
+        }
+        tmp = self.run_dir / (CHECKPOINT_FILE + ".tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, self.run_dir / CHECKPOINT_FILE)
+
+    def _resume(self) -> None:
+        path = self.run_dir / CHECKPOINT_FILE
+        if not path.exists():
+            (self.run_dir / METRICS_FILE).unlink(missing_ok=True)
+            return
+        state = torch.load(path, map_location="cpu", weights_only=False)  # RNG states stay on CPU
+        if _identity(state["settings"]) != _identity(self.s.as_dict()):
+            raise ValueError(
+                f"{self.run_dir} holds a checkpoint of a run with other settings; use a new "
+                "run dir (hydra.run.dir=...) or the same settings to resume"
+            )
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.method.load_state_dict(state["method"])
+        self.generator.set_state(state["generator"])
+        _set_rng_state(state["rng"])
+        self.history = state["history"]
+        self.elapsed = state["elapsed"]
+        self.start_epoch = state["epoch"] + 1
+        # metrics.jsonl holds exactly the checkpointed epochs
+        lines = "".join(json.dumps(record) + "\n" for record in self.history)
+        (self.run_dir / METRICS_FILE).write_text(lines)
+        if self.echo:
+            print(f"resumed from {path} after epoch {state['epoch']}", flush=True)
+
+    # -- loop ---------------------------------------------------------------------------
+
+    def _evaluate(self, batches: list[Batch]) -> tuple[float, float]:
+        self.model.eval()
+        weights = self.method.eval_weights()
+        loss = correct = count = 0
+        with torch.no_grad():
+            for batch in batches:
+                logits = self.method.forward(batch.images, weights)
+                loss += float(self.method.loss_fn(logits, batch.labels)) * len(batch.labels)
+                correct += int((logits.argmax(1) == batch.labels).sum())
+                count += len(batch.labels)
+        return loss / count, correct / count
+
+    def _epoch(self, epoch: int) -> dict | str:
+        s, t = self.s, self.s.train
+        started = time.perf_counter()
+        lr = self.optimizer.param_groups[0]["lr"]
+        train_batches = _batches(*self.weights_half, t.batch_size, self.generator)
+        arch_batches = _batches(*self.arch_half, t.batch_size, self.generator)
+        loss = correct = count = 0
+        augment = t.cutout or s.data.crop_padding or s.data.flip
+
+        def augmented(batch: Batch) -> Batch:
+            if not augment:
+                return batch
+            return Batch(augment_batch(batch.images, self.generator, s.data.crop_padding,
+                                       s.data.flip, t.cutout_length if t.cutout else 0,
+                                       t.cutout_prob), batch.labels)
+
+        # both halves see the training transform, as in DARTS and NAS-Bench-1Shot1
+        for i, batch in enumerate(train_batches):
+            step = self.method.step(augmented(batch),
+                                    augmented(arch_batches[i % len(arch_batches)]),
+                                    self.optimizer, lr, t.grad_clip)
+            if not math.isfinite(step.loss):
+                return f"the training loss became {step.loss} in epoch {epoch}"
+            loss += step.loss * step.count
+            correct += step.correct
+            count += step.count
+        self.scheduler.step()
+        method_metrics = self.method.epoch_metrics()  # what this epoch used (GDAS's tau)
+        extras = self.method.end_epoch(epoch, arch_batches)
+        valid_loss, valid_accuracy = self._evaluate(arch_batches)
+        if not math.isfinite(valid_loss):
+            return f"the validation loss became {valid_loss} in epoch {epoch}"
+        arch = self.method.discretize()
+        spec = self.space.to_spec(arch)
+        key = spec.hash_spec()
+        answer = self.benchmark.query_all(spec, epochs=self.bench_epochs)["mean"]
+        test_error = 1.0 - answer["test_accuracy"]
+        epoch_time = time.perf_counter() - started
+        self.elapsed += epoch_time
+        return {
+            "epoch": epoch,
+            "train_loss": loss / count, "train_accuracy": correct / count,
+            "valid_loss": valid_loss, "valid_accuracy": valid_accuracy,
+            "learning_rate": lr,
+            "cell": key,
+            "adjacency": spec.matrix.tolist(), "ops": spec.ops,
+            "architecture": {"ops": list(arch.ops), "parents": [list(p) for p in arch.parents]},
+            "benchmark_validation_error": 1.0 - answer["validation_accuracy"],
+            "benchmark_test_error": test_error,
+            "test_regret": self.regret.optimum.regret(test_error, "single_run"),
+            "test_regret_vs_best_mean": self.regret.optimum.regret(test_error, "mean"),
+            **method_metrics, **extras,
+            "epoch_time": epoch_time, "wall_time": self.elapsed,
+        }
+
+    def run(self) -> RunResult:
+        s = self.s
+        self._resume()
+        if self.tracker is not None:
+            # a resumed W&B run (same id, kept in the run dir) already has the earlier epochs
+            self.tracker.start(s.as_dict(), self.run_dir)
+        status, reason = "finished", None
+        for epoch in range(self.start_epoch, s.train.epochs + 1):
+            record = self._epoch(epoch)
+            if isinstance(record, str):
+                status, reason = "diverged", record
+                break
+            self.history.append(record)
+            with (self.run_dir / METRICS_FILE).open("a") as out:
+                out.write(json.dumps(record) + "\n")
+            self._save(epoch)
+            if self.tracker is not None:
+                self.tracker.log(record)
+            if self.echo:
+                print(
+                    f"epoch {epoch:3d}/{s.train.epochs}  train acc {record['train_accuracy']:.3f}"
+                    f"  valid acc {record['valid_accuracy']:.3f}  cell {record['cell'][:8]}"
+                    f"  bench test err {record['benchmark_test_error']:.4f}"
+                    f"  regret {record['test_regret']:.4f}  {record['epoch_time']:.1f}s",
+                    flush=True,
+                )
+        result = RunResult(status=status, method=s.method.name, search_space=s.search_space,
+                           seed=s.seed, epochs=s.train.epochs, epochs_done=len(self.history),
+                           reason=reason, run_dir=str(self.run_dir), history=self.history)
+        if self.history:
+            last = self.history[-1]
+            result.final_cell = last["cell"]
+            result.final_architecture = last["architecture"]
+            result.final_validation_error = last["benchmark_validation_error"]
+            result.final_test_error = last["benchmark_test_error"]
+            result.final_test_regret = last["test_regret"]
+            result.best_test_regret = min(r["test_regret"] for r in self.history)
+        summary = {k: v for k, v in result.as_dict().items() if k != "history"}
+        _write_json(self.run_dir / RESULT_FILE, {**summary, "settings": s.as_dict()})
+        if self.tracker is not None:
+            self.tracker.finish({**summary, "final_record": self.history[-1] if self.history
+                                 else None})
+        if self.echo and status == "diverged":
+            print(f"diverged: {reason}", flush=True)
+        return result

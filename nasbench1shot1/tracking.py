@@ -1,0 +1,127 @@
+"""Experiment trackers behind one small interface: `start(config, run_dir)`, `log(record)`,
+`finish(summary)`. The run dir's metrics.jsonl and result.json are written by the search itself;
+a tracker mirrors them. `WandbTracker` makes one W&B run per search: the resolved config,
+per-epoch metrics with `epoch` as the x-axis, the final and best regret and the final cell in the
+summary, the cell's adjacency and ops as a table; project, group (method and space), tags and name
+come from the config. Without a W&B login it runs offline (real run files under the run dir, to
+`wandb sync` later). A W&B failure prints one warning and never stops a search.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+
+class Tracker:
+    """Does nothing; the base of the trackers."""
+
+    def start(self, config: dict, run_dir: Path) -> None:
+        pass
+
+    def log(self, record: dict) -> None:
+        pass
+
+    def finish(self, summary: dict) -> None:
+        pass
+
+
+def _logged_in() -> bool:
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    netrc = Path(os.environ.get("NETRC", Path.home() / ".netrc"))
+    try:
+        return "api.wandb.ai" in netrc.read_text()
+    except OSError:
+        return False
+
+
+class WandbTracker(Tracker):
+    """Mirrors a search to Weights & Biases; see the module docstring."""
+
+    def __init__(self, project: str = "nasbench1shot1", entity: str | None = None,
+                 mode: str = "auto", group: str | None = None, run_name: str | None = None,
+                 tags: list[str] | None = None, step_metric: str = "epoch",
+                 job_type: str = "search"):
+        if mode not in ("auto", "online", "offline", "disabled"):
+            raise ValueError(
+                f"unknown W&B mode {mode!r}, expected auto, online, offline or disabled"
+            )
+        self.project, self.entity, self.mode = project, entity, mode
+        self.group, self.run_name, self.tags = group, run_name, list(tags or [])
+        self.step_metric, self.job_type = step_metric, job_type
+        self.run = None
+
+    def _warn(self, what: str, error: BaseException) -> None:
+        print(f"warning: W&B {what} failed ({type(error).__name__}: {error}); the search goes "
+              "on without it", file=sys.stderr)
+        self.run = None
+
+    def start(self, config: dict, run_dir: Path) -> None:
+        try:
+            import wandb
+
+            method = config["method"]["name"]
+            space = config["search_space"]
+            mode = self.mode if self.mode != "auto" else (
+                "online" if _logged_in() else "offline")
+            id_file = run_dir / "wandb_id.txt"
+            run_id = id_file.read_text().strip() if id_file.exists() else uuid.uuid4().hex[:8]
+            id_file.write_text(run_id)
+            self.run = wandb.init(
+                project=self.project, entity=self.entity, mode=mode, dir=str(run_dir),
+                id=run_id, resume="allow", config=config,
+                group=self.group or f"{method}-space{space}",
+                name=self.run_name or f"{method}-space{space}-seed{config['seed']}",
+                tags=[method, f"space{space}", config["data"]["name"], *self.tags],
+                job_type=self.job_type, reinit="finish_previous", settings=wandb.Settings(
+                    silent=True, console="off"),
+            )
+            self.run.define_metric(self.step_metric)
+            self.run.define_metric("*", step_metric=self.step_metric)
+        except Exception as error:  # noqa: BLE001 - W&B must never stop a search
+            self._warn("start", error)
+
+    def log(self, record: dict) -> None:
+        if self.run is None:
+            return
+        values = {k: v for k, v in record.items()
+                  if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        try:
+            self.run.log(values)
+        except Exception as error:  # noqa: BLE001
+            self._warn("log", error)
+
+    def finish(self, summary: dict) -> None:
+        if self.run is None:
+            return
+        try:
+            import wandb
+
+            for key in ("status", "final_cell", "final_test_regret", "best_test_regret",
+                        "final_test_error", "final_validation_error", "epochs_done"):
+                self.run.summary[key] = summary.get(key)
+            history = summary.get("final_record") or {}
+            if history.get("adjacency") is not None:
+                table = wandb.Table(columns=["vertex", "op", "adjacency row"])
+                for vertex, (op, row) in enumerate(zip(history["ops"], history["adjacency"])):
+                    table.add_data(vertex, op, "".join(str(x) for x in row))
+                self.run.log({"final_cell": table})
+            self.run.finish()
+        except Exception as error:  # noqa: BLE001
+            self._warn("finish", error)
+        self.run = None
+
+
+def make_tracker(logger: Any) -> Tracker:
+    """The tracker of a `logger` config section (conf/logger/*.yaml)."""
+    logger = dict(logger or {})
+    kind = logger.pop("kind", "none")
+    if kind == "none":
+        return Tracker()
+    if kind == "wandb":
+        return WandbTracker(**logger)
+    raise ValueError(f"unknown logger {kind!r}, expected wandb or none")
