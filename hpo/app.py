@@ -1,0 +1,44 @@
+"""`nb1s1-hpo`: the Hydra app over `hpo.bohb` (defaults in conf/nb1s1_hpo.yaml, conf/hpo/).
+
+    nb1s1-hpo hpo.min_budget=1 hpo.max_budget=3 hpo.iterations=1     # tiny, embedded default
+    nb1s1-hpo hpo.method=gdas hpo.setting=cs3 hpo.search_overrides=[experiment=paper]
+    nb1s1-hpo hpo.worker_only=true hpo.host=HOST hpo.port=PORT hpo.run_id=ID   # join a master
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from hpo.serialization import install
+
+install()
+CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="nb1s1_hpo")
+def main(cfg: DictConfig) -> None:
+    from hpo.bohb import HpoSettings, run_bohb, run_worker
+    from nasbench1shot1.nasbench import NASBenchError
+
+    values = OmegaConf.to_container(cfg, resolve=True)
+    try:
+        hpo = values["hpo"]
+        settings = HpoSettings(**{**hpo, "search_overrides": tuple(hpo["search_overrides"]),
+                                  "logger": values["logger"]})
+        run_dir = HydraConfig.get().runtime.output_dir
+        if settings.worker_only:
+            run_worker(settings, run_dir)
+        else:
+            run_bohb(settings, run_dir)
+    except (ValueError, TypeError, NASBenchError, OSError) as error:
+        print(f"nb1s1-hpo: error: {error}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""Make Pyro4's serpent serializer carry numpy scalars, in every process of a BOHB run.
+
+With ConfigSpace 1.x and numpy 2, configurations hold numpy scalars (categorical values are
+`numpy.str_`, integers `numpy.int64`) and HpBandSter's budgets are `numpy.float64`. serpent, the
+serializer Pyro4 uses, cannot send those: the call raises inside HpBandSter's dispatcher thread,
+the thread dies without a word and the run hangs forever. `install()` registers every numpy
+scalar type with serpent so that it is sent as the equal plain Python value; `plain()` turns a
+configuration into plain Python values before it leaves a process. The pickle serializer is not
+an option: a pickle-speaking name server on a network runs any code sent to it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import serpent
+
+_installed = False
+
+
+def _numpy_scalar(obj: np.generic, serializer: serpent.Serializer, out: list, level: int) -> None:
+    serializer._serialize(obj.item(), out, level)
+
+
+def install() -> None:
+    """Register numpy scalars with serpent (idempotent); call before any Pyro4 traffic."""
+    global _installed
+    if not _installed:
+        serpent.register_class(np.generic, _numpy_scalar)
+        _installed = True
+
+
+def plain(value: Any) -> Any:
+    """`value` with every numpy scalar or array replaced by plain Python values."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, dict):
+        return {plain(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(plain(v) for v in value)
+    return value

@@ -1,0 +1,94 @@
+"""The HpBandSter worker: `compute(config, budget)` runs one search in-process.
+
+The search config is composed with Hydra's compose API from conf/search.yaml, the run's fixed
+overrides (method, space, seed, experiment, ...), the configuration's overrides and
+`train.epochs=<budget>`; then `nasbench1shot1.search.run` trains it in this process. The loss is
+the benchmark validation error of the final cell (selection never looks at test data); the test
+regret and the final cell go into the info dict. A diverged or crashed run returns the worst
+loss (1.0, every image wrong) with its status and reason in the info dict, so the master goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import traceback
+from pathlib import Path
+from typing import Any
+
+from hpbandster.core.worker import Worker
+
+from hpo.configspaces import to_overrides
+from hpo.serialization import install, plain
+
+install()
+
+WORST_LOSS = 1.0
+CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+
+
+def compose_search(overrides: list[str]):
+    """The composed search config (inside a Hydra app or not)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    if GlobalHydra.instance().is_initialized():
+        return compose("search", overrides=overrides)
+    with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
+        return compose("search", overrides=overrides)
+
+
+def config_name(config_id: Any) -> str:
+    return "_".join(str(int(part)) for part in config_id)
+
+
+class SearchWorker(Worker):
+    """Evaluates configurations by running searches; `base_overrides` fix the rest."""
+
+    def __init__(self, base_overrides: list[str], run_dir: str | Path,
+                 logger_cfg: dict | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.base_overrides = list(base_overrides)
+        self.run_dir = Path(run_dir)
+        self.logger_cfg = dict(logger_cfg or {"kind": "none"})
+
+    def overrides(self, config: dict, budget: float) -> list[str]:
+        return [*self.base_overrides, *to_overrides(config), f"train.epochs={int(round(budget))}"]
+
+    def compute(self, config_id, config, budget, working_directory, **kwargs) -> dict:
+        from nasbench1shot1.search import run
+        from nasbench1shot1.tracking import make_tracker
+
+        config, budget = plain(config), float(plain(budget))
+        name = config_name(config_id)
+        # the run id keeps a warm-started run's configurations apart from the earlier ones
+        run_dir = (self.run_dir / "runs" / str(self.run_id)
+                   / f"config{name}_budget{int(round(budget))}")
+        info: dict[str, Any] = {"config_id": name, "budget": budget, "run_dir": str(run_dir)}
+        run_dir.mkdir(parents=True, exist_ok=True)
+        where = {"pid": os.getpid(), "host": socket.gethostname(), "worker": self.worker_id}
+        (run_dir / "worker.json").write_text(json.dumps(where))
+        try:
+            cfg = compose_search(self.overrides(config, budget))
+            logger_cfg = dict(self.logger_cfg)
+            if logger_cfg.get("kind") == "wandb":
+                logger_cfg.setdefault("group", f"bohb-{self.run_id}")
+                logger_cfg["run_name"] = f"config{name}-budget{int(round(budget))}"
+                logger_cfg["tags"] = [*logger_cfg.get("tags", []), "bohb"]
+            result = run(cfg, run_dir, tracker=make_tracker(logger_cfg), echo=False)
+        except Exception as error:  # noqa: BLE001 - a crashed configuration is a result
+            info.update(status="crashed", reason=f"{type(error).__name__}: {error}",
+                        traceback=traceback.format_exc(limit=5))
+            return {"loss": WORST_LOSS, "info": plain(info)}
+        info.update(status=result.status, reason=result.reason, final_cell=result.final_cell,
+                    test_regret=result.final_test_regret,
+                    validation_error=result.final_validation_error)
+        loss = result.final_validation_error
+        if result.status != "finished" or loss is None or not math.isfinite(loss):
+            if result.status == "finished":
+                info.update(status="no_validation_error",
+                            reason="the benchmark has no validation accuracy for the final cell")
+            return {"loss": WORST_LOSS, "info": plain(info)}
+        return {"loss": float(loss), "info": plain(info)}
