@@ -42,3 +42,6 @@ def plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return type(value)(plain(v) for v in value)
     return value
+
+
+install()  # importing this module is enough

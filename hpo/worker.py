@@ -40,6 +40,23 @@ def compose_search(overrides: list[str]):
         return compose("search", overrides=overrides)
 
 
+def _finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
+
+
+def loss_of(status: str | None, validation_error: float | None) -> float:
+    """BOHB's loss of a search: its final cell's benchmark validation error, or the worst loss
+    when the run diverged or the benchmark has no validation accuracy for the cell."""
+    if status != "finished" or not _finite(validation_error):
+        return WORST_LOSS
+    return float(validation_error)
+
+
+def _summary_loss(summary: dict) -> dict:
+    """The BOHB loss of a finished search, for its W&B summary."""
+    return {"loss": loss_of(summary.get("status"), summary.get("final_validation_error"))}
+
+
 def config_name(config_id: Any) -> str:
     return "_".join(str(int(part)) for part in config_id)
 
@@ -77,7 +94,13 @@ class SearchWorker(Worker):
                 logger_cfg.setdefault("group", f"bohb-{self.run_id}")
                 logger_cfg["run_name"] = f"config{name}-budget{int(round(budget))}"
                 logger_cfg["tags"] = [*logger_cfg.get("tags", []), "bohb"]
-            result = run(cfg, run_dir, tracker=make_tracker(logger_cfg), echo=False)
+                logger_cfg["job_type"] = "bohb-evaluation"
+                # the BOHB loss is the final cell's benchmark validation error (1.0 if none)
+                logger_cfg["summary_extra"] = {"config_id": name, "budget": budget,
+                                               "config": config}
+            tracker = make_tracker(logger_cfg)
+            tracker.summary_hook = _summary_loss
+            result = run(cfg, run_dir, tracker=tracker, echo=False)
         except Exception as error:  # noqa: BLE001 - a crashed configuration is a result
             info.update(status="crashed", reason=f"{type(error).__name__}: {error}",
                         traceback=traceback.format_exc(limit=5))
@@ -85,10 +108,9 @@ class SearchWorker(Worker):
         info.update(status=result.status, reason=result.reason, final_cell=result.final_cell,
                     test_regret=result.final_test_regret,
                     validation_error=result.final_validation_error)
-        loss = result.final_validation_error
-        if result.status != "finished" or loss is None or not math.isfinite(loss):
-            if result.status == "finished":
-                info.update(status="no_validation_error",
-                            reason="the benchmark has no validation accuracy for the final cell")
-            return {"loss": WORST_LOSS, "info": plain(info)}
-        return {"loss": float(loss), "info": plain(info)}
+        loss = loss_of(result.status, result.final_validation_error)
+        if result.status == "finished" and loss == WORST_LOSS and not _finite(
+                result.final_validation_error):
+            info.update(status="no_validation_error",
+                        reason="the benchmark has no validation accuracy for the final cell")
+        return {"loss": loss, "info": plain(info)}

@@ -28,7 +28,7 @@ def run_build(cfg: DictConfig) -> Path:
     build_cfg = BuildConfig(
         space=values["space"], repeats=values["repeats"], seed=values["seed"],
         cells=values["cells"], limit=values["limit"], loose_ends=values["loose_ends"],
-        data=values["dataset"], data_seed=values["data_seed"],
+        data=values["dataset"], data_seed=values["data_seed"], data_root=values["data_root"],
         network=values["network"], train=values["train"],
     )
     folder = Path(hydra.utils.to_absolute_path(values["folder"]))

@@ -34,7 +34,7 @@ from nasbench1shot1.spaces import cell_architectures, get_search_space
 
 BUILD_FILE = "build.json"
 BENCHMARK_FILE = "benchmark.tfrecord"
-DATASETS = ("digits",)
+DATASETS = ("digits", "cifar10")
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,7 @@ class BuildConfig:
     loose_ends: bool = True
     data: str = "digits"
     data_seed: int = 0
+    data_root: str | None = None  # the cifar-10-batches-py folder for data="cifar10"
     network: dict = field(default_factory=dict)  # NetworkConfig fields
     train: dict = field(default_factory=dict)  # TrainConfig fields
     seed: int = 0  # run r of every cell is trained with seed `seed + r`
@@ -85,7 +86,16 @@ class BuildConfig:
         """The fields that define the build (stored in build.json, checked on resume)."""
         ident = asdict(self)
         ident["cells"] = list(self.cells) if self.cells is not None else None
+        if ident["data_root"] is None:  # builds without a data folder keep their old identity
+            del ident["data_root"]
         return ident
+
+
+@dataclass(frozen=True)
+class _DataChoice:
+    name: str
+    root: str | None
+    split_seed: int
 
 
 def shard_name(shard: int, num_shards: int) -> str:
@@ -197,7 +207,7 @@ def build_shard(
     """Train the missing runs of one shard, then write its `.tfrecord`; returns that file."""
     import torch
 
-    from nasbench1shot1.data import load_digits_splits
+    from nasbench1shot1.data.registry import load_data
     from nasbench1shot1.models import NetworkConfig
     from nasbench1shot1.train import TrainConfig, train_cell
 
@@ -213,7 +223,7 @@ def build_shard(
     done = read_progress(log)
     todo = [job for job in jobs if job not in done]
     torch.set_num_threads(threads)
-    data = load_digits_splits(seed=cfg.data_seed)
+    data = load_data(_DataChoice(cfg.data, cfg.data_root, cfg.data_seed))
     specs = {key: space.to_spec(cells[key]) for key, _ in jobs}
     finished = {key for key, _ in jobs} - {key for key, _ in todo}
     bar = _progress_bar(len(jobs) // cfg.repeats, len(finished), name, progress)

@@ -45,7 +45,7 @@ class WandbTracker(Tracker):
     def __init__(self, project: str = "nasbench1shot1", entity: str | None = None,
                  mode: str = "auto", group: str | None = None, run_name: str | None = None,
                  tags: list[str] | None = None, step_metric: str = "epoch",
-                 job_type: str = "search"):
+                 job_type: str = "search", summary_extra: dict | None = None):
         if mode not in ("auto", "online", "offline", "disabled"):
             raise ValueError(
                 f"unknown W&B mode {mode!r}, expected auto, online, offline or disabled"
@@ -53,6 +53,9 @@ class WandbTracker(Tracker):
         self.project, self.entity, self.mode = project, entity, mode
         self.group, self.run_name, self.tags = group, run_name, list(tags or [])
         self.step_metric, self.job_type = step_metric, job_type
+        self.summary_extra = dict(summary_extra or {})  # e.g. a BOHB evaluation's id and budget
+        #: optional summary -> extra summary values computed at the end (a BOHB loss)
+        self.summary_hook = None
         self.run = None
 
     def _warn(self, what: str, error: BaseException) -> None:
@@ -104,6 +107,11 @@ class WandbTracker(Tracker):
             for key in ("status", "final_cell", "final_test_regret", "best_test_regret",
                         "final_test_error", "final_validation_error", "epochs_done"):
                 self.run.summary[key] = summary.get(key)
+            extra = dict(self.summary_extra)
+            if self.summary_hook is not None:
+                extra.update(self.summary_hook(summary))
+            for key, value in extra.items():
+                self.run.summary[key] = value
             history = summary.get("final_record") or {}
             if history.get("adjacency") is not None:
                 table = wandb.Table(columns=["vertex", "op", "adjacency row"])

@@ -115,7 +115,7 @@ def test_bad_build_settings_are_named():
         builder_module.build_cells(BuildConfig(cells=("0" * 32,)))
     with pytest.raises(ValueError, match="unknown build setting 'stem'"):
         BuildConfig(network={"stem": 3})
-    with pytest.raises(ValueError, match="unknown build data 'mnist'"):
+    with pytest.raises(ValueError, match="unknown build data 'mnist', expected one of digits"):
         BuildConfig(data="mnist")
     with pytest.raises(ValueError, match="search space"):
         BuildConfig(space=4)
@@ -154,5 +154,28 @@ def test_hydra_app_bad_value_is_one_sentence(tmp_path: Path):
                           text=True, timeout=120)
     assert done.returncode == 1
     assert done.stderr.strip().splitlines()[-1] == (
-        "nb1s1-build: error: unknown build data 'mnist', expected one of digits"
+        "nb1s1-build: error: unknown build data 'mnist', expected one of digits, cifar10"
     )
+
+
+SHARED_CIFAR = Path(__file__).resolve().parents[2] / "shared" / "data" / (
+    "cifar-10-batches-py-partial")
+
+
+@pytest.mark.skipif(not SHARED_CIFAR.is_dir(), reason=f"no CIFAR-10 images at {SHARED_CIFAR}")
+def test_build_on_real_cifar10(tmp_path: Path):
+    cfg = BuildConfig(**{**TINY, "limit": 1, "repeats": 1, "data": "cifar10",
+                         "data_root": str(SHARED_CIFAR)})
+    bench = NASBench(build(cfg, tmp_path, progress=False))
+    run = lines(tmp_path / "shard-0-of-1.jsonl")[0]
+    assert len(bench) == 1 and run["trainable_parameters"] > 0
+    # the network was built for CIFAR-10's 3 input channels
+    from nasbench1shot1.models import NASBench101Network, NetworkConfig, count_parameters
+
+    space = get_search_space(1)
+    key, arch = next(iter(cell_architectures(space).items()))
+    network = NetworkConfig(**{**cfg.network, "in_channels": 3, "num_classes": 10})
+    assert run["module_hash"] == key
+    assert run["trainable_parameters"] == count_parameters(
+        NASBench101Network(space.to_spec(arch), network))
+    assert json.loads((tmp_path / "build.json").read_text())["data_root"] == str(SHARED_CIFAR)

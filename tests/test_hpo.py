@@ -128,7 +128,7 @@ def test_bohb_with_categorical_numpy_values_does_not_hang(tmp_path: Path):
     """A real master and Pyro4 worker exchanging np.str_ configs and np.float64 budgets: this
     hangs forever without hpo.serialization (the test then fails on its timeout)."""
     import hpbandster.core.nameserver as hpns
-    from ConfigSpace import Categorical, ConfigurationSpace
+    from ConfigSpace import Categorical, ConfigurationSpace, Integer
     from hpbandster.core.worker import Worker
     from hpbandster.optimizers import BOHB
 
@@ -136,10 +136,12 @@ def test_bohb_with_categorical_numpy_values_does_not_hang(tmp_path: Path):
 
     class Echo(Worker):
         def compute(self, config_id, config, budget, working_directory, **kwargs):
-            return {"loss": np.float64(len(config["op"]) / budget), "info": {"op": config["op"]}}
+            loss = np.float64(len(config["op"]) / budget + config["n"])
+            return {"loss": loss, "info": {"op": config["op"], "n": config["n"]}}
 
     space = ConfigurationSpace(seed=0)
     space.add(Categorical("op", ["conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3"]))
+    space.add(Integer("n", (1, 9)))
     ns = hpns.NameServer(run_id="t", host="127.0.0.1", port=0)
     host, port = ns.start()
     worker = Echo(run_id="t", nameserver=host, nameserver_port=port)
@@ -153,6 +155,7 @@ def test_bohb_with_categorical_numpy_values_does_not_hang(tmp_path: Path):
         ns.shutdown()
     assert len(result.get_all_runs()) > 5
     assert all(isinstance(r.info["op"], str) for r in result.get_all_runs())
+    assert all(type(r.info["n"]) is int for r in result.get_all_runs())
 
 
 def test_a_crashed_configuration_is_recorded(tmp_path: Path):
@@ -165,6 +168,30 @@ def test_a_crashed_configuration_is_recorded(tmp_path: Path):
     diverged = SearchWorker(["train.grad_clip=0", *TINY], tmp_path, run_id="t").compute(
         (0, 0, 2), {"learning_rate": 1e30}, 1.0, None)
     assert diverged["loss"] == WORST_LOSS and diverged["info"]["status"] == "diverged"
+
+
+def test_each_evaluation_is_a_wandb_run_with_its_loss(tmp_path: Path, monkeypatch):
+    from nasbench1shot1 import tracking
+
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    seen = {}
+    finish = tracking.WandbTracker.finish
+
+    def spy(self, summary):
+        seen.update(self.summary_extra, **self.summary_hook(summary), group=self.group,
+                    name=self.run_name)
+        return finish(self, summary)
+
+    monkeypatch.setattr(tracking.WandbTracker, "finish", spy)
+    worker = SearchWorker(list(TINY), tmp_path, run_id="r1",
+                          logger_cfg={"kind": "wandb", "mode": "offline"})
+    answer = worker.compute((0, 0, 3), {"weight_decay": 2e-4}, 1.0, None)
+    assert seen["loss"] == answer["loss"] < WORST_LOSS
+    assert (seen["config_id"], seen["budget"], seen["group"], seen["name"]) == (
+        "0_0_3", 1.0, "bohb-r1", "config0_0_3-budget1")
+    runs = list((tmp_path / "runs" / "r1" / "config0_0_3_budget1" / "wandb").glob(
+        "offline-run-*/run-*.wandb"))
+    assert len(runs) == 1
 
 
 def tiny(**kwargs) -> HpoSettings:

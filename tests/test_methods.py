@@ -66,17 +66,18 @@ def test_step_changes_weights_and_discretize_gives_a_cell(variant: str, space_nu
     assert space.to_spec(arch).valid_spec
 
 
+@pytest.mark.parametrize("space_number", [1, 2, 3])
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_state_round_trip_continues_identically(variant: str):
+def test_state_round_trip_continues_identically(variant: str, space_number: int):
     train, valid = batches()
-    _, model_a, method_a, opt_a = make(variant, 1)
+    _, model_a, method_a, opt_a = make(variant, space_number)
     method_a.step(train, valid, opt_a, 0.05, 5.0)
     state = (copy.deepcopy(model_a.state_dict()), copy.deepcopy(opt_a.state_dict()),
              copy.deepcopy(method_a.state_dict()), method_a.generator.get_state())
     method_a.step(train, valid, opt_a, 0.05, 5.0)
     method_a.end_epoch(1, [valid])
 
-    _, model_b, method_b, opt_b = make(variant, 1, seed=1)
+    _, model_b, method_b, opt_b = make(variant, space_number, seed=1)
     model_b.load_state_dict(state[0])
     opt_b.load_state_dict(state[1])
     method_b.load_state_dict(state[2])
