@@ -269,3 +269,18 @@ def test_nb1s1_hpo_prints_the_incumbent(tmp_path: Path):
     assert bad.returncode == 1
     assert bad.stderr.strip().splitlines()[-1] == (
         "nb1s1-hpo: error: unknown hpo setting 'cs9', expected one of cs1, cs2, cs3")
+
+
+def test_bohb_summary_run_on_wandb(tmp_path: Path, monkeypatch):
+    from hpo.bohb import _wandb_summary
+
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    summary = {
+        "trajectory": [{"used_budget": 1.0, "config_id": [0, 0, 0], "budget": 1.0, "loss": 0.3,
+                        "test_regret": 0.1},
+                       {"used_budget": 4.0, "config_id": [0, 0, 1], "budget": 3.0, "loss": 0.2,
+                        "test_regret": 0.05}],
+        "incumbent": {"test_regret": 0.05, "final_cell": "ab" * 16},
+    }
+    _wandb_summary(tiny(logger={"kind": "wandb", "mode": "offline"}), "r9", tmp_path, summary)
+    assert len(list(tmp_path.glob("wandb/offline-run-*/run-*.wandb"))) == 1
