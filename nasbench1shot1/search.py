@@ -124,7 +124,15 @@ class _Search:
         self.space = get_search_space(s.search_space)
         # Everything that can fail on bad input fails here, before any training.
         self.benchmark = open_benchmark(s.benchmark)
-        self.regret = SpaceRegret(self.space, self.benchmark, reference="single_run")
+        try:
+            self.regret = SpaceRegret(self.space, self.benchmark, reference="single_run")
+        except ValueError as error:
+            if s.benchmark != "embedded":
+                raise
+            raise ValueError(
+                f"{error}: the embedded benchmark covers search space 1 only; for space "
+                f"{s.search_space} use benchmark=nasbench101 benchmark.path=<NAS-Bench-101 file>"
+            ) from None
         self.bench_epochs = self.regret.optimum.epochs
         self.device = _device(s.device)
         data = load_data(s.data).to(self.device)

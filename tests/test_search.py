@@ -79,7 +79,9 @@ def test_gdas_records_the_temperature_it_used(tmp_path: Path):
 
 
 def test_bad_benchmark_or_data_stops_before_training(tmp_path: Path):
-    with pytest.raises(ValueError, match="lacks 7773 of the 7773 cells of search space 2"):
+    with pytest.raises(ValueError, match="lacks 7773 of the 7773 cells of search space 2.*"
+                                         "covers search space 1 only; for space 2 use "
+                                         "benchmark=nasbench101"):
         run(config(*QUICK, "search_space=2"), tmp_path / "a", echo=False)
     with pytest.raises(Exception, match="nowhere.tfrecord"):
         run(config(*QUICK, "benchmark.path=nowhere.tfrecord"), tmp_path / "b", echo=False)
