@@ -8,19 +8,18 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from hpo.serialization import install
+from nasbench1shot1.config import CONFIG_DIR
 
 install()
-CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="nb1s1_hpo")
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="nb1s1_hpo")
 def main(cfg: DictConfig) -> None:
     from hpo.bohb import HpoSettings, run_bohb, run_worker
     from nasbench1shot1.nasbench import NASBenchError

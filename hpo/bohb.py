@@ -27,6 +27,7 @@ import numpy as np
 from hpo.configspaces import SETTINGS, defaults_of, method_configspace
 from hpo.serialization import install, plain
 from hpo.worker import SearchWorker, compose_search
+from nasbench1shot1.checks import positive_int
 
 install()
 
@@ -57,9 +58,7 @@ class HpoSettings:
             raise ValueError(
                 f"unknown hpo setting {self.setting!r}, expected one of {', '.join(SETTINGS)}")
         for name in ("eta", "min_budget", "max_budget", "iterations"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"hpo.{name} must be a positive integer, got {value!r}")
+            positive_int(f"hpo.{name}", getattr(self, name))
         if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 0:
             raise ValueError(f"hpo.workers must be a non-negative integer, got {self.workers!r}")
         if self.eta < 2:

@@ -22,11 +22,11 @@ from hpbandster.core.worker import Worker
 
 from hpo.configspaces import to_overrides
 from hpo.serialization import install, plain
+from nasbench1shot1.config import CONFIG_DIR
 
 install()
 
 WORST_LOSS = 1.0
-CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 
 
 def compose_search(overrides: list[str]):
@@ -36,7 +36,7 @@ def compose_search(overrides: list[str]):
 
     if GlobalHydra.instance().is_initialized():
         return compose("search", overrides=overrides)
-    with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONFIG_DIR)):
         return compose("search", overrides=overrides)
 
 

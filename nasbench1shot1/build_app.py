@@ -17,9 +17,8 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from nasbench1shot1.builder import BuildConfig, build, build_shard, export
+from nasbench1shot1.config import CONFIG_DIR
 from nasbench1shot1.nasbench import NASBenchError
-
-CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 
 
 def run_build(cfg: DictConfig) -> Path:
@@ -41,7 +40,7 @@ def run_build(cfg: DictConfig) -> Path:
                        threads=values["threads"], progress=values["progress"])
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="build")
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="build")
 def main(cfg: DictConfig) -> None:
     try:
         print(run_build(cfg))

@@ -28,13 +28,14 @@ from pathlib import Path
 
 import numpy as np
 
+from nasbench1shot1.checks import positive_int
+from nasbench1shot1.data.registry import DATASETS
 from nasbench1shot1.nasbench.proto import EvaluationData, ModelMetrics
 from nasbench1shot1.nasbench.tfrecord import BenchmarkRow, read_records, write_records, write_rows
 from nasbench1shot1.spaces import cell_architectures, get_search_space
 
 BUILD_FILE = "build.json"
 BENCHMARK_FILE = "benchmark.tfrecord"
-DATASETS = ("digits", "cifar10")
 
 
 @dataclass(frozen=True)
@@ -56,14 +57,13 @@ class BuildConfig:
 
     def __post_init__(self) -> None:
         get_search_space(self.space)
-        if not isinstance(self.repeats, int) or self.repeats < 1:
-            raise ValueError(f"build repeats must be a positive integer, got {self.repeats!r}")
+        positive_int("build repeats", self.repeats)
         if self.data not in DATASETS:
             raise ValueError(
                 f"unknown build data {self.data!r}, expected one of {', '.join(DATASETS)}"
             )
-        if self.limit is not None and self.limit < 1:
-            raise ValueError(f"build limit must be a positive integer, got {self.limit!r}")
+        if self.limit is not None:
+            positive_int("build limit", self.limit)
         from nasbench1shot1.models import NetworkConfig
         from nasbench1shot1.train import TrainConfig
 
@@ -89,13 +89,6 @@ class BuildConfig:
         if ident["data_root"] is None:  # builds without a data folder keep their old identity
             del ident["data_root"]
         return ident
-
-
-@dataclass(frozen=True)
-class _DataChoice:
-    name: str
-    root: str | None
-    split_seed: int
 
 
 def shard_name(shard: int, num_shards: int) -> str:
@@ -207,7 +200,7 @@ def build_shard(
     """Train the missing runs of one shard, then write its `.tfrecord`; returns that file."""
     import torch
 
-    from nasbench1shot1.data.registry import load_data
+    from nasbench1shot1.data.registry import load_data  # torch: imported when training
     from nasbench1shot1.models import NetworkConfig
     from nasbench1shot1.train import TrainConfig, train_cell
 
@@ -223,7 +216,7 @@ def build_shard(
     done = read_progress(log)
     todo = [job for job in jobs if job not in done]
     torch.set_num_threads(threads)
-    data = load_data(_DataChoice(cfg.data, cfg.data_root, cfg.data_seed))
+    data = load_data(cfg.data, cfg.data_root, cfg.data_seed)
     specs = {key: space.to_spec(cells[key]) for key, _ in jobs}
     finished = {key for key, _ in jobs} - {key for key, _ in todo}
     bar = _progress_bar(len(jobs) // cfg.repeats, len(finished), name, progress)
@@ -295,8 +288,7 @@ def build(
     """Build the whole benchmark on this machine with `workers` processes (one shard each,
     one thread each), then merge; returns `benchmark.tfrecord`. Resumable like a shard."""
     folder = Path(folder)
-    if not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    positive_int("workers", workers)
     if workers == 1:
         build_shard(cfg, folder, 0, 1, threads=1, progress=progress)
         return merge(folder, 1)

@@ -11,9 +11,12 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from nasbench1shot1.checks import number_in, positive_int
+from nasbench1shot1.data.registry import DATASETS
 from nasbench1shot1.spaces import list_spaces
 
-DATASETS = ("digits", "cifar10")
+#: The conf/ folder of Hydra configs (every default value).
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "conf"
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -22,20 +25,12 @@ class SettingsError(ValueError):
 
 
 def _positive_int(key: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise SettingsError(f"{key} must be a positive integer, got {value!r}")
-    return value
+    return positive_int(key, value, SettingsError)
 
 
 def _number(key: str, value: Any, low: float | None = None, high: float | None = None,
             low_open: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise SettingsError(f"{key} must be a number, got {value!r}")
-    too_low = low is not None and (value <= low if low_open else value < low)
-    if too_low or (high is not None and value > high):
-        bounds = f"{'(' if low_open else '['}{low}, {high if high is not None else 'inf'}]"
-        raise SettingsError(f"{key} must be in {bounds}, got {value!r}")
-    return float(value)
+    return number_in(key, value, low, high, low_open, SettingsError)
 
 
 @dataclass(frozen=True)
@@ -228,8 +223,6 @@ def settings_from(cfg: Any) -> SearchSettings:
         device=str(device),
     )
 
-
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 
 def method_defaults(name: str) -> dict:

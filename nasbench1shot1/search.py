@@ -28,7 +28,7 @@ from nasbench1shot1.config import SearchSettings, settings_from
 from nasbench1shot1.data import augment_batch
 from nasbench1shot1.methods import Batch, get_method
 from nasbench1shot1.models.supernet import Supernet, SupernetConfig
-from nasbench1shot1.spaces import SpaceRegret, get_search_space
+from nasbench1shot1.spaces import get_search_space, optimum
 
 METRICS_FILE = "metrics.jsonl"
 RESULT_FILE = "result.json"
@@ -125,7 +125,7 @@ class _Search:
         # Everything that can fail on bad input fails here, before any training.
         self.benchmark = open_benchmark(s.benchmark)
         try:
-            self.regret = SpaceRegret(self.space, self.benchmark, reference="single_run")
+            self.optimum = optimum(self.space, self.benchmark)
         except ValueError as error:
             if s.benchmark != "embedded":
                 raise
@@ -133,9 +133,9 @@ class _Search:
                 f"{error}: the embedded benchmark covers search space 1 only; for space "
                 f"{s.search_space} use benchmark=nasbench101 benchmark.path=<NAS-Bench-101 file>"
             ) from None
-        self.bench_epochs = self.regret.optimum.epochs
+        self.bench_epochs = self.optimum.epochs
         self.device = _device(s.device)
-        data = load_data(s.data).to(self.device)
+        data = load_data(s.data.name, s.data.root, s.data.split_seed).to(self.device)
         images, labels = data.train.images, data.train.labels
         if s.data.name == "cifar10":  # NAS-Bench-1Shot1 searched on all 50,000 training images
             images = torch.cat([images, data.valid.images])
@@ -270,8 +270,8 @@ class _Search:
             "architecture": {"ops": list(arch.ops), "parents": [list(p) for p in arch.parents]},
             "benchmark_validation_error": 1.0 - answer["validation_accuracy"],
             "benchmark_test_error": test_error,
-            "test_regret": self.regret.optimum.regret(test_error, "single_run"),
-            "test_regret_vs_best_mean": self.regret.optimum.regret(test_error, "mean"),
+            "test_regret": self.optimum.regret(test_error, "single_run"),
+            "test_regret_vs_best_mean": self.optimum.regret(test_error, "mean"),
             **method_metrics, **extras,
             "epoch_time": epoch_time, "wall_time": self.elapsed,
         }

@@ -10,18 +10,16 @@ Every default is in conf/ (conf/search.yaml and its groups).
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
+from nasbench1shot1.config import CONFIG_DIR
 from nasbench1shot1.nasbench import NASBenchError
 
-CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 
-
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="search")
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="search")
 def main(cfg: DictConfig) -> float | None:
     from nasbench1shot1.search import run
     from nasbench1shot1.tracking import make_tracker

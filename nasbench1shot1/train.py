@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from nasbench1shot1.checks import number_in, positive_int
 from nasbench1shot1.data import DataSplits, Split, augment_batch
 from nasbench1shot1.models import NASBench101Network, NetworkConfig, count_parameters
 from nasbench1shot1.nasbench.spec import ModelSpec
@@ -53,13 +54,10 @@ class TrainConfig:
                 f"unknown optimizer {self.optimizer!r}, expected one of {', '.join(OPTIMIZERS)}"
             )
         for name in ("epochs", "batch_size", "eval_batch_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"train {name} must be a positive integer, got {value!r}")
-        if self.learning_rate <= 0:
-            raise ValueError(f"train learning_rate must be > 0, got {self.learning_rate!r}")
-        if self.weight_decay < 0 or self.crop_padding < 0 or self.grad_clip < 0:
-            raise ValueError("train weight_decay, crop_padding and grad_clip must be >= 0")
+            positive_int(f"train {name}", getattr(self, name))
+        number_in("train learning_rate", self.learning_rate, 0.0, low_open=True)
+        for name in ("weight_decay", "crop_padding", "grad_clip"):
+            number_in(f"train {name}", getattr(self, name), 0.0)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from nasbench1shot1.nasbench.tfrecord import BenchmarkRow, write_rows
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 PARTIAL_TABLE = SHARED_DATA / "nasbench101" / "nb101_partial.npz"
+SHARED_CIFAR = SHARED_DATA / "cifar-10-batches-py-partial"
 PARTIAL_EPOCHS = (4, 12, 36, 108)
 PARTIAL_SUBSET = 20_001
 

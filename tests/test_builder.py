@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import SHARED_CIFAR
 
 import nasbench1shot1.train as train_module
 from nasbench1shot1 import builder as builder_module
@@ -158,8 +159,6 @@ def test_hydra_app_bad_value_is_one_sentence(tmp_path: Path):
     )
 
 
-SHARED_CIFAR = Path(__file__).resolve().parents[2] / "shared" / "data" / (
-    "cifar-10-batches-py-partial")
 
 
 @pytest.mark.skipif(not SHARED_CIFAR.is_dir(), reason=f"no CIFAR-10 images at {SHARED_CIFAR}")

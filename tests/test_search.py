@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import SHARED_CIFAR
 from hydra import compose, initialize_config_dir
 
 from nasbench1shot1.config import SettingsError, settings_from
@@ -19,8 +20,6 @@ from nasbench1shot1.search import run
 from nasbench1shot1.tracking import Tracker, WandbTracker
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
-SHARED_CIFAR = Path(__file__).resolve().parents[2] / "shared" / "data" / (
-    "cifar-10-batches-py-partial")
 SMALL = ["supernet.channels=4", "supernet.num_cells=3"]
 QUICK = ["train.epochs=2", "logger=none", *SMALL]
 

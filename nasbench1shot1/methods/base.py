@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from nasbench1shot1.models.supernet import ArchWeights, Supernet
+from nasbench1shot1.nasbench.spec import AVAILABLE_OPS
 from nasbench1shot1.spaces import Architecture, SearchSpace
 
 METHODS: dict[str, type[OneShotMethod]] = {}
@@ -99,8 +100,7 @@ class OneShotMethod:
     def hard_weights(self, arch: Architecture) -> ArchWeights:
         """One-hot weights selecting exactly `arch` (ops and parent sets)."""
         ops = torch.zeros(self.space.num_choice_blocks, 3, device=self.device)
-        op_index = [["conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3"].index(op)
-                    for op in arch.ops]
+        op_index = [AVAILABLE_OPS.index(op) for op in arch.ops]
         ops[torch.arange(len(op_index)), torch.tensor(op_index)] = 1.0
         parents, parent_index = {}, {}
         for v in self.space.vertices_with_parent_choice:

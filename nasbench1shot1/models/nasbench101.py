@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from nasbench1shot1.checks import number_in, positive_int
 from nasbench1shot1.models.ops import BN_EPSILON, BN_MOMENTUM, ConvBnRelu, make_op
 from nasbench1shot1.nasbench.spec import ModelSpec
 
@@ -38,12 +39,8 @@ class NetworkConfig:
     def __post_init__(self) -> None:
         for name in ("stem_channels", "num_stacks", "modules_per_stack", "num_classes",
                      "in_channels"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"network {name} must be a positive integer, got {value!r}")
-        if not 0.0 <= self.bn_momentum <= 1.0:
-            raise ValueError(f"bn_momentum must be in [0, 1] (PyTorch convention), got "
-                             f"{self.bn_momentum!r}")
+            positive_int(f"network {name}", getattr(self, name))
+        number_in("network bn_momentum", self.bn_momentum, 0.0, 1.0)
 
 
 def vertex_channels(in_channels: int, out_channels: int, matrix: np.ndarray) -> list[int]:

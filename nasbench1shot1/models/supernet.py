@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from nasbench1shot1.checks import number_in, positive_int
 from nasbench1shot1.models.ops import BN_EPSILON, ConvBnRelu, make_op
 from nasbench1shot1.nasbench.spec import AVAILABLE_OPS
 from nasbench1shot1.spaces import SearchSpace
@@ -157,14 +158,8 @@ class SupernetConfig:
 
     def __post_init__(self) -> None:
         for name in ("channels", "num_cells", "num_classes", "in_channels", "partial_channels"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"supernet {name} must be a positive integer, got {value!r}")
-        if not 0.0 <= self.bn_momentum <= 1.0:
-            raise ValueError(
-                f"supernet bn_momentum must be in [0, 1] (PyTorch convention), got "
-                f"{self.bn_momentum!r}"
-            )
+            positive_int(f"supernet {name}", getattr(self, name))
+        number_in("supernet bn_momentum", self.bn_momentum, 0.0, 1.0)
 
 
 class Supernet(nn.Module):
