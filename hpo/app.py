@@ -13,8 +13,8 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from hpo.serialization import install
 from nasbench1shot1.config import CONFIG_DIR
+from nasbench1shot1.serialization import install
 
 install()
 

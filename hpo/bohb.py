@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from hpo.configspaces import SETTINGS, defaults_of, method_configspace
-from hpo.serialization import install, plain
 from hpo.worker import SearchWorker, compose_search
 from nasbench1shot1.checks import positive_int
+from nasbench1shot1.serialization import install, plain
 
 install()
 

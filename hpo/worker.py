@@ -21,8 +21,8 @@ from typing import Any
 from hpbandster.core.worker import Worker
 
 from hpo.configspaces import to_overrides
-from hpo.serialization import install, plain
 from nasbench1shot1.config import CONFIG_DIR
+from nasbench1shot1.serialization import install, plain
 
 install()
 

@@ -67,8 +67,7 @@ class WandbTracker(Tracker):
         try:
             import wandb
 
-            method = config["method"]["name"]
-            space = config["search_space"]
+            method, space, seed, data = _labels(config)
             mode = self.mode if self.mode != "auto" else (
                 "online" if _logged_in() else "offline")
             id_file = run_dir / "wandb_id.txt"
@@ -78,8 +77,8 @@ class WandbTracker(Tracker):
                 project=self.project, entity=self.entity, mode=mode, dir=str(run_dir),
                 id=run_id, resume="allow", config=config,
                 group=self.group or f"{method}-space{space}",
-                name=self.run_name or f"{method}-space{space}-seed{config['seed']}",
-                tags=[method, f"space{space}", config["data"]["name"], *self.tags],
+                name=self.run_name or f"{method}-space{space}-seed{seed}",
+                tags=[method, f"space{space}", data, *self.tags],
                 job_type=self.job_type, reinit="finish_previous", settings=wandb.Settings(
                     silent=True, console="off"),
             )
@@ -104,9 +103,9 @@ class WandbTracker(Tracker):
         try:
             import wandb
 
-            for key in ("status", "final_cell", "final_test_regret", "best_test_regret",
-                        "final_test_error", "final_validation_error", "epochs_done"):
-                self.run.summary[key] = summary.get(key)
+            for key, value in summary.items():
+                if value is None or isinstance(value, (str, int, float)):
+                    self.run.summary[key] = value
             extra = dict(self.summary_extra)
             if self.summary_hook is not None:
                 extra.update(self.summary_hook(summary))
@@ -122,6 +121,15 @@ class WandbTracker(Tracker):
         except Exception as error:  # noqa: BLE001
             self._warn("finish", error)
         self.run = None
+
+
+def _labels(config: dict) -> tuple[str, int, int, str]:
+    """(method or optimizer, space, seed, data) of a search's or a black-box run's settings."""
+    method = config.get("method")
+    name = method["name"] if isinstance(method, dict) else config.get("optimizer", "run")
+    data = config.get("data")
+    data = data["name"] if isinstance(data, dict) else Path(str(config.get("benchmark"))).stem
+    return str(name), config.get("search_space"), config.get("seed", 0), data
 
 
 def make_tracker(logger: Any) -> Tracker:

@@ -114,7 +114,8 @@ def test_serpent_cannot_send_numpy_scalars_without_the_fix():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60)
     assert done.stdout.startswith("fails"), done.stdout + done.stderr
-    code = ("import numpy as np, serpent\nimport hpo.serialization as s; s.install()\n"
+    code = ("import numpy as np, serpent\n"
+            "import nasbench1shot1.serialization as s; s.install()\n"
             "v = serpent.loads(serpent.dumps({'op': np.str_('maxpool3x3'), 'b': np.float64(3),"
             " 'n': np.int64(2)}))\nprint(v == {'op': 'maxpool3x3', 'b': 3.0, 'n': 2},"
             " type(v['n']).__name__)")
@@ -126,13 +127,13 @@ def test_serpent_cannot_send_numpy_scalars_without_the_fix():
 @pytest.mark.timeout(120)
 def test_bohb_with_categorical_numpy_values_does_not_hang(tmp_path: Path):
     """A real master and Pyro4 worker exchanging np.str_ configs and np.float64 budgets: this
-    hangs forever without hpo.serialization (the test then fails on its timeout)."""
+    hangs forever without nasbench1shot1.serialization (the test then fails on its timeout)."""
     import hpbandster.core.nameserver as hpns
     from ConfigSpace import Categorical, ConfigurationSpace, Integer
     from hpbandster.core.worker import Worker
     from hpbandster.optimizers import BOHB
 
-    import hpo.serialization  # noqa: F401  (installed on import)
+    import nasbench1shot1.serialization  # noqa: F401  (installed on import)
 
     class Echo(Worker):
         def compute(self, config_id, config, budget, working_directory, **kwargs):

@@ -1,0 +1,94 @@
+"""The registry of black-box optimizers and the checks of their settings.
+
+An optimizer is a function `optimize(objective, params, seed, run_dir)` that queries the
+`TabularObjective` until it raises `BudgetExhausted`. `register(name, **checks)` adds one; each
+check takes (key, value) and returns the value or raises one sentence. `check_params` refuses
+unknown or missing keys (conf/optimizer/<name>.yaml holds every default).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nasbench1shot1.checks import number_in, positive_int
+
+Check = Callable[[str, Any], Any]
+Optimize = Callable[..., None]
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    name: str
+    optimize: Optimize
+    checks: Mapping[str, Check]
+
+    def check_params(self, params: Mapping[str, Any]) -> dict:
+        """`params` (the optimizer's config section without `name`) checked."""
+        unknown = sorted(set(params) - set(self.checks))
+        if unknown:
+            allowed = ", ".join(sorted(self.checks)) or "none"
+            raise ValueError(f"unknown setting optimizer.{unknown[0]} for {self.name} "
+                             f"(allowed: {allowed})")
+        missing = sorted(set(self.checks) - set(params))
+        if missing:
+            raise ValueError(f"optimizer.{missing[0]} is missing for {self.name} "
+                             f"(conf/optimizer/{self.name}.yaml has every default)")
+        return {key: check(f"optimizer.{key}", params[key]) for key, check in self.checks.items()}
+
+    def run(self, objective, params: Mapping[str, Any], seed: int, run_dir: Path) -> None:
+        self.optimize(objective, dict(params), seed, run_dir)
+
+
+OPTIMIZERS: dict[str, Optimizer] = {}
+
+
+def register(name: str, **checks: Check) -> Callable[[Optimize], Optimize]:
+    def add(function: Optimize) -> Optimize:
+        OPTIMIZERS[name] = Optimizer(name, function, checks)
+        return function
+
+    return add
+
+
+def get_optimizer(name: str) -> Optimizer:
+    if name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}, expected one of "
+                         f"{', '.join(sorted(OPTIMIZERS))}")
+    return OPTIMIZERS[name]
+
+
+# -- checks ---------------------------------------------------------------------------------
+
+def integer(key: str, value: Any) -> int:
+    return positive_int(key, value)
+
+
+def optional_integer(key: str, value: Any) -> int | None:
+    return None if value is None else positive_int(key, value)
+
+
+def positive(key: str, value: Any) -> float:
+    return number_in(key, value, 0.0, None, low_open=True)
+
+
+def optional_positive(key: str, value: Any) -> float | None:
+    return None if value is None else positive(key, value)
+
+
+def fraction(key: str, value: Any) -> float:
+    return number_in(key, value, 0.0, 1.0)
+
+
+def boolean(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{key} must be true or false, got {value!r}")
+    return value
+
+
+def at_least_two(key: str, value: Any) -> int:
+    if positive_int(key, value) < 2:
+        raise ValueError(f"{key} must be at least 2, got {value!r}")
+    return value

@@ -1,0 +1,102 @@
+"""BOHB (Falkner et al., 2018) and Hyperband (Li et al., 2018) through HpBandSter.
+
+A real HpBandSter master and one worker talk through a Pyro4 name server on 127.0.0.1 (as in
+`nb1s1-hpo`), over the space's ConfigSpace; the worker's `compute(config, budget)` queries the
+table at `budget` epochs. The budgets are those of successive halving from `min_budget` to
+`max_budget` with `eta` (default: the benchmark's smallest and largest epoch budget; with
+NAS-Bench-101's 4, 12, 36, 108 and eta 3 they are exactly those); each must be an epoch budget of
+the benchmark. One successive-halving bracket (an HpBandSter iteration) runs after the other until
+the objective's budget is spent; queries refused after that end as failed jobs of the last
+bracket. A table with one epoch budget makes every bracket a single round at that budget.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from nasbench1shot1.blackbox.base import (
+    at_least_two,
+    fraction,
+    integer,
+    optional_integer,
+    optional_positive,
+    positive,
+    register,
+)
+from nasbench1shot1.blackbox.objective import BudgetExhausted, check_budgets, hpbandster_budgets
+from nasbench1shot1.serialization import install, plain
+
+BUDGET_CHECKS = {"eta": at_least_two, "min_budget": optional_positive,
+                 "max_budget": optional_positive}
+
+
+def _run(objective, params: dict, seed: int, run_dir: Path, kind: str) -> None:
+    import hpbandster.core.nameserver as hpns
+    from hpbandster.core.worker import Worker
+    from hpbandster.optimizers import BOHB, HyperBand
+
+    install()  # numpy scalars through Pyro4's serpent (see nasbench1shot1.serialization)
+    for name in ("hpbandster", "Pyro4"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    # statsmodels' KDE (BOHB's model) calls a pandas API that warns about a future default
+    warnings.filterwarnings("ignore", message="After 0.17 or January 2028", category=FutureWarning)
+    eta = params["eta"]
+    min_budget = params["min_budget"] or min(objective.budgets)
+    max_budget = params["max_budget"] or max(objective.budgets)
+    if min_budget > max_budget:
+        raise ValueError(f"optimizer.min_budget {min_budget} exceeds optimizer.max_budget "
+                         f"{max_budget}")
+    check_budgets(hpbandster_budgets(min_budget, max_budget, eta), objective.budgets, eta)
+    space = objective.space
+
+    class TableWorker(Worker):
+        def compute(self, config_id, config, budget, working_directory, **kwargs):
+            # BudgetExhausted ends the job as failed (HpBandSter records its traceback); a None
+            # loss would kill HpBandSter's result thread and hang the run
+            error = objective.evaluate(space.from_config(plain(config)), budget)
+            return {"loss": error, "info": {"cell": objective.history[-1]["cell"]}}
+
+    np.random.seed(seed)  # HpBandSter 0.7.4 has no seed argument; it samples with numpy's RNG
+    run_id = f"nb1s1-blackbox-{uuid.uuid4().hex[:8]}"
+    nameserver = hpns.NameServer(run_id=run_id, host="127.0.0.1", port=0)
+    host, port = nameserver.start()
+    master = None
+    try:
+        worker = TableWorker(run_id=run_id, nameserver=host, nameserver_port=port)
+        worker.run(background=True)
+        common = {"configspace": space.configspace(seed=seed), "run_id": run_id,
+                  "nameserver": host, "nameserver_port": port, "eta": eta,
+                  "min_budget": min_budget, "max_budget": max_budget, "ping_interval": 10}
+        if kind == "bohb":
+            master = BOHB(**common, min_points_in_model=params["min_points_in_model"],
+                          top_n_percent=params["top_n_percent"],
+                          num_samples=params["num_samples"],
+                          random_fraction=params["random_fraction"],
+                          bandwidth_factor=params["bandwidth_factor"],
+                          min_bandwidth=params["min_bandwidth"])
+        else:
+            master = HyperBand(**common)
+        while not objective.exhausted:
+            master.run(n_iterations=1, min_n_workers=1)
+    finally:
+        if master is not None:
+            master.shutdown(shutdown_workers=True)
+        nameserver.shutdown()
+    raise BudgetExhausted
+
+
+@register("hyperband", **BUDGET_CHECKS)
+def hyperband(objective, params: dict, seed: int, run_dir: Path) -> None:
+    _run(objective, params, seed, run_dir, "hyperband")
+
+
+@register("bohb", **BUDGET_CHECKS, min_points_in_model=optional_integer, top_n_percent=integer,
+          num_samples=integer, random_fraction=fraction, bandwidth_factor=positive,
+          min_bandwidth=positive)
+def bohb(objective, params: dict, seed: int, run_dir: Path) -> None:
+    _run(objective, params, seed, run_dir, "bohb")

@@ -1,0 +1,203 @@
+"""`run(cfg) -> BlackboxResult`: one black-box optimizer on one search space of one benchmark.
+
+Used by `nb1s1-blackbox` (and its sweeps). The trajectory goes to `trajectory.jsonl` in the run
+dir as it grows (one JSON line per query, see `TabularObjective.evaluate`), the end to
+`result.json` (settings, the final incumbent and its test regret, queries, simulated time, the
+space's optimum). A run dir that already holds a finished run with the same settings is not run
+again: its result is returned. An interrupted run starts over (a black-box run on a table takes
+seconds to minutes, and given its seed it makes the same queries again).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nasbench1shot1.blackbox.base import get_optimizer
+from nasbench1shot1.blackbox.objective import SELECTION_METRICS, BudgetExhausted, TabularObjective
+from nasbench1shot1.checks import number_in, positive_int
+from nasbench1shot1.spaces import get_search_space
+
+TRAJECTORY_FILE = "trajectory.jsonl"
+RESULT_FILE = "result.json"
+KIND = "blackbox"
+
+
+@dataclass(frozen=True)
+class BlackboxSettings:
+    """conf/blackbox.yaml, checked (every value comes from there)."""
+
+    optimizer: str
+    params: dict
+    search_space: int
+    seed: int
+    benchmark: str
+    trials: int | None
+    time_budget: float | None
+    selection_metric: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _plain(cfg: Any) -> dict:
+    try:
+        from omegaconf import DictConfig, OmegaConf
+
+        if isinstance(cfg, DictConfig):
+            return OmegaConf.to_container(cfg, resolve=True)
+    except ImportError:  # pragma: no cover - hydra is a dependency
+        pass
+    return dict(cfg)
+
+
+def settings_from(cfg: Any) -> BlackboxSettings:
+    """Check a composed config (or a dict of the same shape); one sentence on bad values."""
+    cfg = _plain(cfg)
+    optimizer = dict(cfg.get("optimizer") or {})
+    name = optimizer.pop("name", None)
+    params = get_optimizer(name).check_params(optimizer)
+    space = get_search_space(cfg.get("search_space", 1)).number
+    seed = cfg.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    trials = cfg.get("trials")
+    time_budget = cfg.get("time_budget")
+    if trials is None and time_budget is None:
+        raise ValueError("trials and time_budget are both null; set at least one budget")
+    if trials is not None:
+        positive_int("trials", trials)
+    if time_budget is not None:
+        time_budget = number_in("time_budget", time_budget, 0.0, None, low_open=True)
+    metric = cfg.get("selection_metric", "validation_accuracy")
+    if metric not in SELECTION_METRICS:
+        raise ValueError(f"unknown selection_metric {metric!r}, expected one of "
+                         f"{', '.join(SELECTION_METRICS)}")
+    benchmark = cfg.get("benchmark") or {}
+    where = (benchmark.get("path") or benchmark.get("name")) if isinstance(benchmark, dict) \
+        else benchmark
+    if not where:
+        raise ValueError("benchmark.path is empty; give the NAS-Bench-101 file or 'embedded'")
+    return BlackboxSettings(optimizer=name, params=params, search_space=space, seed=seed,
+                            benchmark=str(where), trials=trials, time_budget=time_budget,
+                            selection_metric=metric)
+
+
+@dataclass
+class BlackboxResult:
+    """What a black-box run ends with (also written to result.json)."""
+
+    status: str
+    optimizer: str
+    search_space: int
+    seed: int
+    trials: int
+    simulated_time: float
+    incumbent: str | None
+    incumbent_error: float | None
+    final_test_regret: float | None
+    best_test_regret: float | None
+    optimum: dict
+    run_dir: str
+    wall_time: float
+    kind: str = KIND
+    history: list[dict] = field(default_factory=list, repr=False)
+
+    def summary(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if k != "history"}
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
+
+
+def _finished(run_dir: Path, settings: BlackboxSettings) -> BlackboxResult | None:
+    """The finished run of these settings in `run_dir`, None if there is none; refuses a run
+    dir that holds another run's result."""
+    path, trajectory = run_dir / RESULT_FILE, run_dir / TRAJECTORY_FILE
+    if not (path.is_file() and trajectory.is_file()):
+        return None
+    try:
+        stored = json.loads(path.read_text())
+    except ValueError:
+        return None  # a torn result: the run starts over
+    if stored.get("settings") != settings.as_dict():
+        raise ValueError(f"{run_dir} holds the result of a run with other settings; use a new "
+                         "run dir (hydra.run.dir=...) or the same settings")
+    try:
+        history = [json.loads(line) for line in trajectory.read_text().splitlines()]
+        stored.pop("settings")
+        return BlackboxResult(**stored, history=history)
+    except (ValueError, TypeError):
+        return None
+
+
+def run(cfg: Any, run_dir: str | os.PathLike | None = None, tracker=None,
+        echo: bool = True) -> BlackboxResult:
+    """Run one black-box optimization as `cfg` says; see the module docstring."""
+    from nasbench1shot1.embedded import open_benchmark
+
+    settings = settings_from(cfg)
+    run_dir = Path(run_dir or ".").resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    done = _finished(run_dir, settings)
+    if done is not None:
+        if echo:
+            print(f"{run_dir} already holds this finished run; nothing to do", flush=True)
+        return done
+    space = get_search_space(settings.search_space)
+    benchmark = open_benchmark(settings.benchmark, seed=settings.seed)
+    optimizer = get_optimizer(settings.optimizer)
+    out = (run_dir / TRAJECTORY_FILE).open("w")
+    every = max(1, (settings.trials or 1000) // 10)
+
+    def record(entry: dict) -> None:
+        out.write(json.dumps(entry) + "\n")
+        if tracker is not None:
+            tracker.log(entry)
+        if echo and entry["trial"] % every == 0:
+            regret = entry["test_regret"]
+            print(f"trial {entry['trial']:6d}  simulated time {entry['simulated_time']:11.0f} s"
+                  f"  incumbent {entry['incumbent'][:8]}  error {entry['incumbent_error']:.4f}"
+                  f"  test regret {regret if regret is None else f'{regret:.4f}'}", flush=True)
+
+    started = time.perf_counter()
+    try:
+        objective = TabularObjective(space, benchmark, seed=settings.seed,
+                                     selection_metric=settings.selection_metric,
+                                     trials=settings.trials, time_budget=settings.time_budget,
+                                     on_record=record)
+        if tracker is not None:
+            tracker.start({**settings.as_dict(), "kind": KIND}, run_dir)
+        with contextlib.suppress(BudgetExhausted):  # the normal end of every optimizer
+            optimizer.run(objective, settings.params, settings.seed, run_dir)
+    finally:
+        out.close()
+    history = objective.history
+    regrets = [r["test_regret"] for r in history if r["test_regret"] is not None]
+    last = history[-1] if history else None
+    result = BlackboxResult(
+        status="finished", optimizer=settings.optimizer, search_space=settings.search_space,
+        seed=settings.seed, trials=len(history), simulated_time=objective.simulated_time,
+        incumbent=last["incumbent"] if last else None,
+        incumbent_error=last["incumbent_error"] if last else None,
+        final_test_regret=last["test_regret"] if last else None,
+        best_test_regret=min(regrets) if regrets else None,
+        optimum=objective.optimum.as_dict(), run_dir=str(run_dir),
+        wall_time=time.perf_counter() - started, history=history,
+    )
+    _write_json(run_dir / RESULT_FILE, {**result.summary(), "settings": settings.as_dict()})
+    if tracker is not None:
+        tracker.finish(result.summary())
+    if echo:
+        print(f"{settings.optimizer} on space {settings.search_space}: {result.trials} queries, "
+              f"{result.simulated_time:.0f} simulated s, incumbent {result.incumbent}, test "
+              f"regret {result.final_test_regret}; results in {run_dir}", flush=True)
+    return result
