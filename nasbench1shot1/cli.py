@@ -1,4 +1,5 @@
-"""`nb1s1`: the utility command line (benchmark files and builds, search-space facts).
+"""`nb1s1`: the utility command line (benchmark files and builds, search-space facts, the
+correlation study, the analysis of finished runs).
 
 Every failure a user can cause ends in one sentence on stderr and exit status 1; argparse keeps
 status 2 for malformed command lines.
@@ -67,6 +68,18 @@ def _correlation(args: argparse.Namespace) -> None:
     print(f"{result['cells']} cells at epoch {result['epoch']}: Spearman "
           f"{fmt(result['spearman'])}, Kendall tau {fmt(result['kendall_tau'])}; "
           f"{args.run_dir / 'correlation.json'}, {args.run_dir / 'correlation.png'}")
+
+
+def _analyze(args: argparse.Namespace) -> None:
+    from nasbench1shot1.analysis import analyze
+
+    report = analyze(args.paths, args.out)
+    counts = ", ".join(f"{n} {kind}" for kind, n in report["runs"].items())
+    print(f"runs: {counts}")
+    for path in report["written"]:
+        print(f"wrote {path}")
+    for what, why in report["skipped"]:
+        print(f"skipped {what}: {why}")
 
 
 def space_info(number: int, benchmark_path: str | None = None) -> dict:
@@ -154,6 +167,14 @@ def _parser() -> argparse.ArgumentParser:
     corr.add_argument("--batches", type=int, default=4, help="validation batches per cell")
     corr.add_argument("--seed", type=int, default=0)
     corr.set_defaults(func=_correlation)
+    ana = commands.add_parser(
+        "analyze", help="figures and a summary table from search, black-box and BOHB run dirs")
+    ana.add_argument("paths", type=Path, nargs="+",
+                     help="run dirs, or folders holding them (searched recursively)")
+    ana.add_argument("--out", type=Path, default=Path("outputs/analysis"),
+                     help="where figures (PNG and PDF) and summary.md/.csv go "
+                          "(default outputs/analysis)")
+    ana.set_defaults(func=_analyze)
     return parser
 
 

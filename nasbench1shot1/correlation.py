@@ -3,9 +3,10 @@
 `correlation(run_dir)` rebuilds the run's supernet from its checkpoint, scores a sample of the
 space's cells (or all of them) by the one-shot validation accuracy of the shared weights under
 each cell (on the architecture half of the data, `batches` batches), and compares the scores with
-the cells' benchmark test accuracy (mean over repeats): Spearman and Kendall tau. Writes
-`correlation.json` (the scores per cell and the coefficients) and `correlation.png` (scatter)
-into the run dir. `nb1s1 correlation RUN_DIR` is the command.
+the cells' benchmark test accuracy (mean over repeats) by the ranking criteria of
+`analysis.criteria` (Pearson, Spearman, Kendall tau, precision, best and worst rank at each K of
+`ks`). Writes `correlation.json` (the scores per cell and the criteria) and `correlation.png`/`.pdf`
+(scatter) into the run dir. `nb1s1 correlation RUN_DIR` is the command.
 """
 
 from __future__ import annotations
@@ -15,15 +16,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.stats import kendalltau, spearmanr
 
+from nasbench1shot1.analysis.criteria import ranking_criteria
 from nasbench1shot1.config import settings_from
 from nasbench1shot1.search import CHECKPOINT_FILE, _batches, _Search
 from nasbench1shot1.spaces import cell_architectures
 
 
 def correlation(run_dir: str | Path, samples: int | None = 100, batches: int = 4,
-                seed: int = 0, plot: bool = True) -> dict:
+                seed: int = 0, plot: bool = True, ks: tuple[int | float, ...] = (10,)) -> dict:
     """Score cells with the run's supernet; see the module docstring. `samples=None`: all."""
     run_dir = Path(run_dir)
     path = run_dir / CHECKPOINT_FILE
@@ -53,31 +54,19 @@ def correlation(run_dir: str | Path, samples: int | None = 100, batches: int = 4
     one_shot = np.asarray(scores)
     result = {
         "run_dir": str(run_dir), "epoch": state["epoch"], "cells": len(keys),
-        "spearman": float(spearmanr(one_shot[known], truth[known]).statistic),
-        "kendall_tau": float(kendalltau(one_shot[known], truth[known]).statistic),
+        **ranking_criteria(one_shot, truth, ks=[k for k in ks if k <= known.sum()]),
         "scores": [{"cell": k, "one_shot_valid_accuracy": s, "benchmark_test_accuracy": float(t)}
                    for k, s, t in zip(keys, one_shot, truth)],
     }
-    for key in ("spearman", "kendall_tau"):  # NaN (constant scores) is not JSON
-        result[key] = result[key] if np.isfinite(result[key]) else None
     for row in result["scores"]:
         if not np.isfinite(row["benchmark_test_accuracy"]):
             row["benchmark_test_accuracy"] = None
     (run_dir / "correlation.json").write_text(json.dumps(result, indent=1))
     if plot:
-        import matplotlib
+        from nasbench1shot1.analysis.figures import correlation_scatter
+        from nasbench1shot1.analysis.runs import CorrelationRun
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(4.5, 4))
-        ax.scatter(truth[known], one_shot[known], s=10, alpha=0.6)
-        ax.set_xlabel("benchmark test accuracy (mean over repeats)")
-        ax.set_ylabel("one-shot validation accuracy")
-        ax.set_title(f"{search.s.method.name}, space {search.s.search_space}, epoch "
-                     f"{state['epoch']}\nSpearman {result['spearman']:.3f}, Kendall tau "
-                     f"{result['kendall_tau']:.3f}", fontsize=9)
-        fig.tight_layout()
-        fig.savefig(run_dir / "correlation.png", dpi=120)
-        plt.close(fig)
+        correlation_scatter([CorrelationRun(run_dir, search.s.method.name, search.s.search_space,
+                                            state["epoch"], one_shot, truth)],
+                            run_dir / "correlation")
     return result

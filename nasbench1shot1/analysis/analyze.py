@@ -1,0 +1,41 @@
+"""`analyze(paths, out)`: every figure and table the runs under `paths` allow, into `out`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nasbench1shot1.analysis import figures
+from nasbench1shot1.analysis.runs import find_runs
+from nasbench1shot1.analysis.summary import summary_rows, write_summary
+
+
+def analyze(paths, out: str | Path) -> dict:
+    """Returns {"written": [paths], "skipped": [(what, why)], "runs": counts per kind}."""
+    runs = find_runs(paths)
+    if not len(runs):
+        raise ValueError(f"no runs found under {', '.join(str(p) for p in paths)} (looked for "
+                         "result.json of nb1s1-search or nb1s1-blackbox, incumbent.json of "
+                         "nb1s1-hpo)")
+    out = Path(out)
+    written, skipped = [], [(str(path), why) for path, why in runs.skipped]
+    plans = [
+        ("search_regret", runs.search,
+         lambda: figures.search_regret(runs.search, out / "search_regret"), "no search runs"),
+        ("blackbox_regret", runs.blackbox,
+         lambda: figures.blackbox_regret(runs.blackbox, runs.search, out / "blackbox_regret"),
+         "no black-box runs"),
+        ("correlation", runs.correlation,
+         lambda: figures.correlation_scatter(runs.correlation, out / "correlation"),
+         "no correlation studies (nb1s1 correlation RUN_DIR)"),
+        ("hpo_incumbents", runs.hpo,
+         lambda: figures.hpo_incumbents(runs.hpo, out / "hpo_incumbents"), "no BOHB runs"),
+    ]
+    for name, present, draw, why in plans:
+        if present:
+            written += draw()
+        else:
+            skipped.append((name, why))
+    written += write_summary(summary_rows(runs), out)
+    counts = {"search": len(runs.search), "blackbox": len(runs.blackbox), "hpo": len(runs.hpo),
+              "correlation": len(runs.correlation)}
+    return {"written": [str(p) for p in written], "skipped": skipped, "runs": counts}

@@ -1,0 +1,165 @@
+"""Reading run dirs into plain records: what `nb1s1 analyze` draws and tabulates.
+
+A path may be one run dir or a folder holding many (searched recursively):
+- a search run: `result.json` with a method and `metrics.jsonl` beside it (nb1s1-search);
+- a black-box run: `result.json` of kind "blackbox" and `trajectory.jsonl` (nb1s1-blackbox);
+- a BOHB run: `incumbent.json` (nb1s1-hpo); the searches it ran, under its `runs/`, are part of
+  it and are not read as search runs of their own;
+- a correlation study: `correlation.json` in a search run dir (nb1s1 correlation).
+Nothing is re-run; a file that cannot be read is reported with the reason and left out.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass
+class SearchRun:
+    path: Path
+    method: str
+    space: int
+    seed: int
+    status: str
+    epochs: np.ndarray
+    test_regret: np.ndarray
+    wall_time: np.ndarray
+
+
+@dataclass
+class BlackboxRun:
+    path: Path
+    optimizer: str
+    space: int
+    seed: int
+    simulated_time: np.ndarray
+    test_regret: np.ndarray  # of the incumbent after each query
+
+
+@dataclass
+class HpoRun:
+    path: Path
+    method: str
+    space: int
+    setting: str
+    seed: int
+    used_budget: np.ndarray
+    test_regret: np.ndarray  # of the incumbent, NaN where unknown
+    final_test_regret: float | None
+
+
+@dataclass
+class CorrelationRun:
+    path: Path
+    method: str
+    space: int
+    epoch: int
+    one_shot: np.ndarray
+    benchmark: np.ndarray
+
+
+@dataclass
+class Runs:
+    search: list[SearchRun] = field(default_factory=list)
+    blackbox: list[BlackboxRun] = field(default_factory=list)
+    hpo: list[HpoRun] = field(default_factory=list)
+    correlation: list[CorrelationRun] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.search) + len(self.blackbox) + len(self.hpo) + len(self.correlation)
+
+
+def _lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _floats(values) -> np.ndarray:
+    return np.array([np.nan if v is None else v for v in values], dtype=float)
+
+
+def _search(folder: Path) -> SearchRun:
+    result = json.loads((folder / "result.json").read_text())
+    records = _lines(folder / "metrics.jsonl")
+    return SearchRun(folder, result["method"], int(result["search_space"]), int(result["seed"]),
+                     result.get("status", "?"),
+                     np.array([r["epoch"] for r in records], dtype=int),
+                     _floats(r.get("test_regret") for r in records),
+                     _floats(r.get("wall_time") for r in records))
+
+
+def _blackbox(folder: Path) -> BlackboxRun:
+    result = json.loads((folder / "result.json").read_text())
+    records = _lines(folder / "trajectory.jsonl")
+    return BlackboxRun(folder, result["optimizer"], int(result["search_space"]),
+                       int(result["seed"]),
+                       _floats(r["simulated_time"] for r in records),
+                       _floats(r.get("test_regret") for r in records))
+
+
+def _hpo(folder: Path) -> HpoRun:
+    summary = json.loads((folder / "incumbent.json").read_text())
+    points = summary.get("trajectory") or []
+    return HpoRun(folder, summary["method"], int(summary["search_space"]),
+                  str(summary.get("setting", "")), int(summary.get("seed", 0)),
+                  _floats(p["used_budget"] for p in points),
+                  _floats(p.get("test_regret") for p in points),
+                  (summary.get("incumbent") or {}).get("test_regret"))
+
+
+def _correlation(folder: Path) -> CorrelationRun:
+    study = json.loads((folder / "correlation.json").read_text())
+    result = json.loads((folder / "result.json").read_text())
+    scores = study["scores"]
+    return CorrelationRun(folder, result["method"], int(result["search_space"]),
+                          int(study["epoch"]),
+                          _floats(s["one_shot_valid_accuracy"] for s in scores),
+                          _floats(s["benchmark_test_accuracy"] for s in scores))
+
+
+def _inside_hpo(folder: Path, root: Path) -> bool:
+    for parent in [folder, *folder.parents]:
+        if (parent / "incumbent.json").is_file() or (parent / "configs.json").is_file():
+            return True
+        if parent == root:
+            break
+    return False
+
+
+def find_runs(paths) -> Runs:
+    """Every run under `paths` (run dirs or folders of them); see the module docstring."""
+    runs = Runs()
+    seen: set[Path] = set()
+    for root in (Path(p).resolve() for p in paths):
+        if not root.exists():
+            raise ValueError(f"{root} does not exist; give run dirs or folders holding them")
+        candidates = sorted({p.parent for name in ("result.json", "incumbent.json")
+                             for p in ([root / name] if (root / name).is_file() else [])
+                             + list(root.rglob(name))})
+        for folder in candidates:
+            if folder in seen:
+                continue
+            seen.add(folder)
+            try:
+                if (folder / "incumbent.json").is_file():
+                    runs.hpo.append(_hpo(folder))
+                    continue
+                if _inside_hpo(folder, root):
+                    continue  # one evaluation of a BOHB run
+                kind = json.loads((folder / "result.json").read_text()).get("kind")
+                if kind == "blackbox":
+                    runs.blackbox.append(_blackbox(folder))
+                elif (folder / "metrics.jsonl").is_file():
+                    runs.search.append(_search(folder))
+                    if (folder / "correlation.json").is_file():
+                        runs.correlation.append(_correlation(folder))
+                else:
+                    runs.skipped.append((folder, "result.json without metrics.jsonl or "
+                                                 "trajectory.jsonl"))
+            except (OSError, ValueError, KeyError, TypeError) as error:
+                runs.skipped.append((folder, f"unreadable ({type(error).__name__}: {error})"))
+    return runs
