@@ -81,8 +81,12 @@ def _run(objective, params: dict, seed: int, run_dir: Path, kind: str) -> None:
                           min_bandwidth=params["min_bandwidth"])
         else:
             master = HyperBand(**common)
-        while not objective.exhausted:
-            master.run(n_iterations=1, min_n_workers=1)
+        with warnings.catch_warnings():
+            # BOHB's KDE divides by zero when every good point shares a value (statsmodels'
+            # kernel; harmless, the model falls back on its bandwidth floor)
+            warnings.simplefilter("ignore", RuntimeWarning)
+            while not objective.exhausted:
+                master.run(n_iterations=1, min_n_workers=1)
     finally:
         if master is not None:
             master.shutdown(shutdown_workers=True)
