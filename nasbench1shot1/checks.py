@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 
@@ -15,8 +16,9 @@ def positive_int(key: str, value: Any, error: type[ValueError] = ValueError) -> 
 def number_in(key: str, value: Any, low: float | None = None, high: float | None = None,
               low_open: bool = False, error: type[ValueError] = ValueError) -> float:
     """`value` as a float if it lies in [low, high] ((low, high] with `low_open`)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise error(f"{key} must be a number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not math.isfinite(value):
+        raise error(f"{key} must be a finite number, got {value!r}")
     too_low = low is not None and (value <= low if low_open else value < low)
     if too_low or (high is not None and value > high):
         bounds = f"{'(' if low_open else '['}{low}, {high if high is not None else 'inf'}]"

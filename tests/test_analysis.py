@@ -14,6 +14,7 @@ from scipy.stats import kendalltau, pearsonr, spearmanr
 from nasbench1shot1.analysis import (
     analyze,
     best_rank_at_k,
+    figures,
     find_runs,
     kendall_tau,
     pearson,
@@ -128,8 +129,9 @@ def fake_runs(tmp_path: Path) -> Path:
         "incumbent": {"test_regret": 0.02},
         "trajectory": [{"used_budget": 5, "test_regret": 0.08}, {"used_budget": 20,
                                                                  "test_regret": 0.02}]}))
-    # an evaluation of the BOHB run: part of it, not a search run of its own
-    search_run(hpo / "runs", "darts", 1, 7, [0.9])
+    # an evaluation of the BOHB run (the worker writes worker.json): part of it, not a search
+    evaluation = search_run(hpo / "runs", "darts", 1, 7, [0.9])
+    (evaluation / "worker.json").write_text("{}")
     broken = root / "broken"
     broken.mkdir()
     (broken / "result.json").write_text("{not json")
@@ -141,11 +143,24 @@ def test_runs_are_found_by_kind(fake_runs: Path):
     assert len(runs.search) == 7 and len(runs.blackbox) == 6
     assert len(runs.hpo) == 1 and len(runs.correlation) == 1
     assert all(r.seed != 7 for r in runs.search)  # the BOHB evaluation is not a search run
+    # ... also when the analysis starts below the BOHB run dir
+    assert not find_runs([fake_runs / "hpo" / "darts" / "runs"]).search
     assert [p.name for p, _ in runs.skipped] == ["broken"]
     assert "unreadable" in runs.skipped[0][1]
 
 
-def test_analyze_draws_every_figure_and_the_summary(fake_runs: Path, tmp_path: Path, capsys):
+def test_analyze_draws_every_figure_and_the_summary(fake_runs: Path, tmp_path: Path, capsys,
+                                                    monkeypatch):
+    drawn = {}
+    save = figures._save
+
+    def spy(fig, stem):  # what each figure holds: per panel, its lines and scatter points
+        drawn[stem.name] = [(len(ax.lines), sum(len(c.get_offsets()) for c in ax.collections
+                                                if hasattr(c, "get_offsets")))
+                            for ax in fig.axes if ax.get_visible()]
+        return save(fig, stem)
+
+    monkeypatch.setattr(figures, "_save", spy)
     out = tmp_path / "figures"
     assert cli_main(["analyze", str(fake_runs), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
@@ -155,7 +170,12 @@ def test_analyze_draws_every_figure_and_the_summary(fake_runs: Path, tmp_path: P
         assert (out / f"{stem}.pdf").read_bytes().startswith(b"%PDF")
         image = mpimg.imread(out / f"{stem}.png")
         assert image.shape[0] > 300 and image.shape[1] > 300
-        assert image[..., :3].std() > 0.05  # something is drawn, not a blank canvas
+    # spaces 1 and 3: darts and gdas, space 2: darts; black-box (spaces 1 and 3): 2 optimizers
+    # and the 2 one-shot methods as references
+    assert [lines for lines, _ in drawn["search_regret"]] == [2, 1, 2]
+    assert [lines for lines, _ in drawn["blackbox_regret"]] == [4, 4]
+    assert drawn["correlation"] == [(0, 29)]  # 30 cells, one without a benchmark accuracy
+    assert drawn["hpo_incumbents"][0][0] == 1
     rows = {(r["kind"], r["name"], r["space"]): r
             for r in csv.DictReader((out / "summary.csv").open())}
     darts = rows["one-shot", "darts", "1"]
@@ -170,6 +190,32 @@ def test_analyze_draws_every_figure_and_the_summary(fake_runs: Path, tmp_path: P
     assert float(hpo["final_regret_mean"]) == pytest.approx(0.02)
     markdown = (out / "summary.md").read_text()
     assert "| one-shot | darts | 1 | 2 | 0.0200 ± 0.0100 | 0.0150 ± 0.0050 |" in markdown
+
+
+def test_runs_without_data_are_skipped_and_the_summary_is_kept(tmp_path: Path):
+    # a benchmark without training time: every query costs nothing known, no simulated time
+    folder = blackbox_run(tmp_path, "random_search", 1, 0, [0.02, 0.01])
+    lines = [dict(json.loads(x), simulated_time=0.0)
+             for x in (folder / "trajectory.jsonl").read_text().splitlines()]
+    (folder / "trajectory.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    search_run(tmp_path, "darts", 1, 0, [None, None])  # a regret the benchmark cannot give
+    diverged = search_run(tmp_path, "gdas", 1, 0, [0.1])
+    result = json.loads((diverged / "result.json").read_text())
+    (diverged / "result.json").write_text(json.dumps({**result, "status": "diverged"}))
+    report = analyze([tmp_path], tmp_path / "out")
+    skipped = dict(report["skipped"])
+    assert "no simulated time" in skipped["blackbox_regret"]
+    assert "no search run has a known test regret" in skipped["search_regret"]
+    assert any("search diverged" in why for why in skipped.values())
+    rows = list(csv.DictReader((tmp_path / "out" / "summary.csv").open()))
+    assert [(r["kind"], r["name"]) for r in rows] == [("black-box", "random_search"),
+                                                       ("one-shot", "darts")]
+    assert rows[1]["final_regret_mean"] == ""  # unknown, not an earlier epoch's value
+
+
+def test_k_may_be_a_numpy_number():
+    assert precision_at_k(PREDICTED, TRUE, np.int64(2)) == 0.5
+    assert precision_at_k(PREDICTED, TRUE, np.float64(0.4)) == 0.5
 
 
 def test_analyze_says_what_it_cannot_draw(tmp_path: Path, capsys):

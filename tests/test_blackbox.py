@@ -26,7 +26,7 @@ from nasbench1shot1.embedded import load_embedded
 from nasbench1shot1.nasbench import NASBench
 from nasbench1shot1.nasbench.spec import INPUT, OUTPUT
 from nasbench1shot1.spaces import SpaceRegret, cell_architectures, get_search_space
-from nasbench1shot1.tracking import WandbTracker
+from nasbench1shot1.tracking import Tracker, WandbTracker
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 #: the fraction of the embedded accuracy each smaller budget reaches in the small benchmark
@@ -39,10 +39,12 @@ def config(*overrides: str):
         return compose("blackbox", overrides=["logger=none", *overrides])
 
 
-@pytest.fixture(scope="module")
-def small_benchmark(tmp_path_factory) -> Path:
+def build_small(path: Path, low_budget_validation: bool = True,
+                training_time: bool = True) -> Path:
     """The cells of space 1 at epoch budgets 4, 12, 36, 108 (the embedded digits accuracies
-    scaled down for smaller budgets, training time proportional to the epochs), saved as .npz."""
+    scaled down for smaller budgets, training time proportional to the epochs), saved as .npz;
+    without `low_budget_validation` the table has validation accuracy at 108 epochs only, without
+    `training_time` no training time."""
     embedded = load_embedded()
     cells = cell_architectures(get_search_space(1))
     keys = list(cells)
@@ -59,10 +61,17 @@ def small_benchmark(tmp_path_factory) -> Path:
         values = embedded.metric(name, keys, epochs=5, reduce="none")
         scale = [b / 5 if "time" in name else BUDGET_SCALE[b] for b in PARTIAL_EPOCHS]
         metrics[name] = values[:, None, :] * np.asarray(scale)[None, :, None]
-    table = NASBench.from_arrays(keys, adjacency, ops, metrics, epochs=PARTIAL_EPOCHS)
-    path = tmp_path_factory.mktemp("bench") / "small.npz"
-    table.save(path)
+    if not low_budget_validation:
+        metrics["final_validation_accuracy"][:, :-1] = np.nan
+    if not training_time:
+        del metrics["final_training_time"]
+    NASBench.from_arrays(keys, adjacency, ops, metrics, epochs=PARTIAL_EPOCHS).save(path)
     return path
+
+
+@pytest.fixture(scope="module")
+def small_benchmark(tmp_path_factory) -> Path:
+    return build_small(tmp_path_factory.mktemp("bench") / "small.npz")
 
 
 def test_every_optimizer_is_registered_and_has_a_config():
@@ -160,6 +169,10 @@ def test_evolution_keeps_its_population_and_mutates_one_choice(small_benchmark: 
     (["optimizer=regularized_evolution", "optimizer.sample_size=200"], "exceeds"),
     (["trials=null"], "set at least one budget"),
     (["trials=0"], "trials must be a positive integer"),
+    (["trials=null", "time_budget=nan"], "time_budget must be a finite number"),
+    (["time_budget=inf"], "time_budget must be a finite number"),
+    (["optimizer.bandwidth_factor=inf"], "bandwidth_factor must be a finite number"),
+    (["optimizer.min_budget=36", "optimizer.max_budget=12"], "min_budget 36 exceeds"),
     (["selection_metric=train_accuracy"], "unknown selection_metric"),
     (["search_space=4"], "unknown search space 4"),
     (["+optimizer.population=3"], "unknown setting optimizer.population"),
@@ -170,6 +183,45 @@ def test_bad_values_are_one_sentence(overrides, message, small_benchmark: Path, 
     with pytest.raises(ValueError, match=message) as error:
         run(cfg, tmp_path, echo=False)
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("name", ["hyperband", "bohb", "random_search"])
+def test_a_failing_query_ends_the_run_in_one_sentence(name: str, tmp_path: Path):
+    """HpBandSter swallows a worker's exception; the run must still stop (not loop for ever
+    waiting for queries that never count) and say why."""
+    table = build_small(tmp_path / "partial.npz", low_budget_validation=False,
+                        training_time=name != "random_search")
+    tracker = CountingTracker()
+    with pytest.raises(ValueError, match="no validation_accuracy for cell .* at 4 epochs"
+                       if name != "random_search" else "a time budget cannot be kept"):
+        overrides = [] if name != "random_search" else ["time_budget=100"]
+        run(config(f"optimizer={name}", f"benchmark.path={table}", "trials=50", *overrides),
+            tmp_path / "run", tracker=tracker, echo=False)
+    if name == "random_search":  # the table has no training time there: refused before query 1
+        assert tracker.started == 0 and not (tmp_path / "run" / "trajectory.jsonl").exists()
+
+
+class CountingTracker(Tracker):
+    def __init__(self):
+        self.started, self.logged, self.summary = 0, 0, None
+
+    def start(self, config, run_dir):
+        self.started += 1
+
+    def log(self, record):
+        self.logged += 1
+
+    def finish(self, summary):
+        self.summary = summary
+
+
+def test_the_tracker_gets_every_query_once(small_benchmark: Path, tmp_path: Path):
+    tracker = CountingTracker()
+    result = run(config(f"benchmark.path={small_benchmark}", "trials=37"), tmp_path,
+                 tracker=tracker, echo=False)
+    assert (tracker.started, tracker.logged) == (1, 37)
+    assert tracker.summary["final_test_regret"] == result.final_test_regret
 
 
 def test_embedded_benchmark_is_space_1_only(tmp_path: Path):

@@ -30,12 +30,15 @@ def analyze(paths, out: str | Path) -> dict:
         ("hpo_incumbents", runs.hpo,
          lambda: figures.hpo_incumbents(runs.hpo, out / "hpo_incumbents"), "no BOHB runs"),
     ]
+    written += write_summary(summary_rows(runs), out)  # first: a figure's failure keeps it
     for name, present, draw, why in plans:
-        if present:
-            written += draw()
-        else:
+        if not present:
             skipped.append((name, why))
-    written += write_summary(summary_rows(runs), out)
+            continue
+        try:
+            written += draw()
+        except figures.NothingToDraw as nothing:
+            skipped.append((name, str(nothing)))
     counts = {"search": len(runs.search), "blackbox": len(runs.blackbox), "hpo": len(runs.hpo),
               "correlation": len(runs.correlation)}
     return {"written": [str(p) for p in written], "skipped": skipped, "runs": counts}

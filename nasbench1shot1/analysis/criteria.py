@@ -18,6 +18,7 @@ least one cell). Top-K sets break ties by position (the earlier cell first).
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable
 
 import numpy as np
@@ -65,12 +66,13 @@ def kendall_tau(predicted, true) -> float | None:
 
 def cells_in_top(k: int | float, n: int) -> int:
     """The number of cells K stands for among `n`."""
-    if isinstance(k, bool) or not isinstance(k, (int, float)):
+    if isinstance(k, bool) or not isinstance(k, numbers.Real) or not math.isfinite(k):
         raise ValueError(f"K must be a number of cells or a share in (0, 1), got {k!r}")
-    if isinstance(k, float) and not k.is_integer():
+    if not float(k).is_integer():
         if not 0 < k < 1:
             raise ValueError(f"K = {k} is neither a number of cells nor a share in (0, 1)")
         return max(1, math.ceil(k * n))
+    k = int(k)
     if not 1 <= k <= n:
         raise ValueError(f"K = {k:g} cells is outside 1..{n} (the cells scored on both sides)")
     return int(k)

@@ -8,7 +8,9 @@
 - `correlation_scatter`: one-shot validation accuracy against benchmark test accuracy, one panel
   per correlation study, with Spearman, Kendall tau and precision@10 in the title;
 - `hpo_incumbents`: BOHB's incumbent test regret against the budget (epochs) used so far.
-Each function returns the paths it wrote.
+Each function returns the paths it wrote, or raises `NothingToDraw` when no run has data for it
+(runs without data are left out of a figure; a panel shows a mean only where every seed has a
+value).
 """
 
 from __future__ import annotations
@@ -24,6 +26,15 @@ from nasbench1shot1.analysis.runs import BlackboxRun, CorrelationRun, HpoRun, Se
 
 FLOOR = 1e-4  # the smallest regret drawn on a log scale (a regret of 0 is drawn there)
 FORMATS = ("png", "pdf")
+COLUMNS = 4  # panels per row
+
+
+class NothingToDraw(ValueError):
+    """The runs hold nothing this figure can show (the message says why)."""
+
+
+def _known(values: np.ndarray) -> bool:
+    return bool(np.isfinite(values).any())
 
 
 def _pyplot():
@@ -47,9 +58,16 @@ def _save(fig, stem: Path) -> list[Path]:
 
 
 def _panels(count: int, width: float = 4.2, height: float = 3.4):
+    """A grid of `count` panels, at most COLUMNS per row; unused cells are hidden."""
     plt = _pyplot()
-    fig, axes = plt.subplots(1, count, figsize=(width * count, height), squeeze=False)
-    return fig, list(axes[0])
+    columns = min(count, COLUMNS)
+    rows = -(-count // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(width * columns, height * rows),
+                             squeeze=False)
+    flat = list(axes.ravel())
+    for ax in flat[count:]:
+        ax.set_visible(False)
+    return fig, flat[:count]
 
 
 def _colors(names) -> dict:
@@ -78,6 +96,9 @@ def _legend(fig, axes) -> None:
 
 
 def search_regret(runs: list[SearchRun], stem: Path) -> list[Path]:
+    runs = [r for r in runs if r.epochs.size and _known(r.test_regret)]
+    if not runs:
+        raise NothingToDraw("no search run has a known test regret")
     spaces = sorted({r.space for r in runs})
     fig, axes = _panels(len(spaces))
     colors = _colors({r.method for r in runs})
@@ -91,7 +112,7 @@ def search_regret(runs: list[SearchRun], stem: Path) -> list[Path]:
             matrix = np.full((len(group), len(epochs)), np.nan)
             for i, r in enumerate(group):
                 matrix[i, r.epochs - 1] = r.test_regret
-            mean, low, high = _mean_band(matrix)
+            mean, low, high = _all_seeds(list(matrix))
             ax.plot(epochs, np.maximum(mean, FLOOR), color=colors[method],
                     label=f"{method} ({len(group)} seed{'s' if len(group) > 1 else ''})")
             ax.fill_between(epochs, low, high, color=colors[method], alpha=0.2, linewidth=0)
@@ -124,11 +145,17 @@ def _all_seeds(rows: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarr
 
 def blackbox_regret(runs: list[BlackboxRun], reference: list[SearchRun],
                     stem: Path) -> list[Path]:
+    runs = [r for r in runs if (r.simulated_time > 0).any() and _known(r.test_regret)]
+    if not runs:
+        raise NothingToDraw("no black-box run has simulated time and a known test regret (a "
+                            "benchmark without training time gives no simulated time)")
+    reference = [r for r in reference if r.wall_time.size and _known(r.wall_time)
+                 and _known(r.test_regret)]
     spaces = sorted({r.space for r in runs})
     fig, axes = _panels(len(spaces))
     colors = _colors({r.optimizer for r in runs} | {r.method for r in reference})
     for ax, space in zip(axes, spaces):
-        group = [r for r in runs if r.space == space and r.simulated_time.size]
+        group = [r for r in runs if r.space == space]
         positive = np.concatenate([r.simulated_time[r.simulated_time > 0] for r in group])
         grid = np.geomspace(positive.min(), max(r.simulated_time[-1] for r in group), 200)
         by_optimizer = defaultdict(list)
@@ -162,12 +189,15 @@ def blackbox_regret(runs: list[BlackboxRun], reference: list[SearchRun],
 
 
 def correlation_scatter(runs: list[CorrelationRun], stem: Path) -> list[Path]:
+    runs = [r for r in runs if (~(np.isnan(r.one_shot) | np.isnan(r.benchmark))).sum() >= 2]
+    if not runs:
+        raise NothingToDraw("no correlation study has two cells scored on both sides")
     fig, axes = _panels(len(runs), width=3.8, height=3.6)
     for ax, r in zip(axes, runs):
         known = ~(np.isnan(r.one_shot) | np.isnan(r.benchmark))
         ax.scatter(r.benchmark[known], r.one_shot[known], s=8, alpha=0.6)
         k = min(10, int(known.sum()))
-        c = ranking_criteria(r.one_shot, r.benchmark, ks=(k,)) if known.sum() >= 2 else {}
+        c = ranking_criteria(r.one_shot, r.benchmark, ks=(k,))
 
         def fmt(value) -> str:
             return "n/a" if value is None else f"{value:.2f}"
@@ -182,10 +212,13 @@ def correlation_scatter(runs: list[CorrelationRun], stem: Path) -> list[Path]:
 
 
 def hpo_incumbents(runs: list[HpoRun], stem: Path) -> list[Path]:
+    runs = [r for r in runs if _known(r.test_regret)]
+    if not runs:
+        raise NothingToDraw("no BOHB run has an incumbent with a known test regret")
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.2, 3.8))
     for r in runs:
-        known = ~np.isnan(r.test_regret)
+        known = np.isfinite(r.test_regret)
         if known.any():
             ax.step(r.used_budget[known], np.maximum(r.test_regret[known], FLOOR), where="post",
                     label=f"{r.method}, space {r.space}, {r.setting}, seed {r.seed}")

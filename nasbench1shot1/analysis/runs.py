@@ -1,10 +1,11 @@
 """Reading run dirs into plain records: what `nb1s1 analyze` draws and tabulates.
 
 A path may be one run dir or a folder holding many (searched recursively):
-- a search run: `result.json` with a method and `metrics.jsonl` beside it (nb1s1-search);
+- a search run: `result.json` with a method and `metrics.jsonl` beside it (nb1s1-search); only
+  finished ones count (a diverged search is reported as skipped);
 - a black-box run: `result.json` of kind "blackbox" and `trajectory.jsonl` (nb1s1-blackbox);
-- a BOHB run: `incumbent.json` (nb1s1-hpo); the searches it ran, under its `runs/`, are part of
-  it and are not read as search runs of their own;
+- a BOHB run: `incumbent.json` (nb1s1-hpo); the searches it ran (each with the `worker.json` of
+  the worker that ran it) are part of it and are not read as search runs of their own;
 - a correlation study: `correlation.json` in a search run dir (nb1s1 correlation).
 Nothing is re-run; a file that cannot be read is reported with the reason and left out.
 """
@@ -121,13 +122,13 @@ def _correlation(folder: Path) -> CorrelationRun:
                           _floats(s["benchmark_test_accuracy"] for s in scores))
 
 
-def _inside_hpo(folder: Path, root: Path) -> bool:
-    for parent in [folder, *folder.parents]:
-        if (parent / "incumbent.json").is_file() or (parent / "configs.json").is_file():
-            return True
-        if parent == root:
-            break
-    return False
+def _inside_hpo(folder: Path) -> bool:
+    """Whether a search run dir is one evaluation of a BOHB run: the HpBandSter worker writes
+    worker.json into each; a folder above holding BOHB's files says the same."""
+    if (folder / "worker.json").is_file():
+        return True
+    return any((parent / "incumbent.json").is_file() or (parent / "configs.json").is_file()
+               for parent in folder.parents)
 
 
 def find_runs(paths) -> Runs:
@@ -148,13 +149,18 @@ def find_runs(paths) -> Runs:
                 if (folder / "incumbent.json").is_file():
                     runs.hpo.append(_hpo(folder))
                     continue
-                if _inside_hpo(folder, root):
+                if _inside_hpo(folder):
                     continue  # one evaluation of a BOHB run
                 kind = json.loads((folder / "result.json").read_text()).get("kind")
                 if kind == "blackbox":
                     runs.blackbox.append(_blackbox(folder))
                 elif (folder / "metrics.jsonl").is_file():
-                    runs.search.append(_search(folder))
+                    search = _search(folder)
+                    if search.status != "finished":
+                        runs.skipped.append((folder, f"search {search.status}, left out of the "
+                                                     "figures and the table"))
+                        continue
+                    runs.search.append(search)
                     if (folder / "correlation.json").is_file():
                         runs.correlation.append(_correlation(folder))
                 else:

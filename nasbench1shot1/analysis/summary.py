@@ -2,7 +2,8 @@
 
 One row per (kind, method or optimizer, search space): the number of runs (seeds), and the mean
 and standard deviation over them of the final test regret (last epoch of a search, last query
-of a black-box run, BOHB's incumbent) and of the best test regret reached along the way.
+of a black-box run, BOHB's incumbent; an unknown one is left out of the mean) and of the best
+test regret reached along the way.
 Written as CSV and as a markdown table.
 """
 
@@ -22,8 +23,8 @@ COLUMNS = ("kind", "name", "space", "runs", "final_regret_mean", "final_regret_s
 
 
 def _last(values: np.ndarray) -> float:
-    known = values[~np.isnan(values)]
-    return float(known[-1]) if known.size else math.nan
+    """The value the run ended with (NaN when it is unknown)."""
+    return float(values[-1]) if values.size else math.nan
 
 
 def _best(values: np.ndarray) -> float:

@@ -3,7 +3,8 @@
 An optimizer is a function `optimize(objective, params, seed, run_dir)` that queries the
 `TabularObjective` until it raises `BudgetExhausted`. `register(name, **checks)` adds one; each
 check takes (key, value) and returns the value or raises one sentence. `check_params` refuses
-unknown or missing keys (conf/optimizer/<name>.yaml holds every default).
+unknown or missing keys (conf/optimizer/<name>.yaml holds every default); an optional
+`cross_check(params)` checks settings against each other, all before any query.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class Optimizer:
     name: str
     optimize: Optimize
     checks: Mapping[str, Check]
+    cross_check: Callable[[dict], None] | None = None  # checks between settings
 
     def check_params(self, params: Mapping[str, Any]) -> dict:
         """`params` (the optimizer's config section without `name`) checked."""
@@ -36,7 +38,11 @@ class Optimizer:
         if missing:
             raise ValueError(f"optimizer.{missing[0]} is missing for {self.name} "
                              f"(conf/optimizer/{self.name}.yaml has every default)")
-        return {key: check(f"optimizer.{key}", params[key]) for key, check in self.checks.items()}
+        checked = {key: check(f"optimizer.{key}", params[key])
+                   for key, check in self.checks.items()}
+        if self.cross_check is not None:
+            self.cross_check(checked)
+        return checked
 
     def run(self, objective, params: Mapping[str, Any], seed: int, run_dir: Path) -> None:
         self.optimize(objective, dict(params), seed, run_dir)
@@ -45,9 +51,10 @@ class Optimizer:
 OPTIMIZERS: dict[str, Optimizer] = {}
 
 
-def register(name: str, **checks: Check) -> Callable[[Optimize], Optimize]:
+def register(name: str, cross_check: Callable[[dict], None] | None = None,
+             **checks: Check) -> Callable[[Optimize], Optimize]:
     def add(function: Optimize) -> Optimize:
-        OPTIMIZERS[name] = Optimizer(name, function, checks)
+        OPTIMIZERS[name] = Optimizer(name, function, checks, cross_check)
         return function
 
     return add

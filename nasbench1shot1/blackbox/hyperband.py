@@ -35,8 +35,15 @@ BUDGET_CHECKS = {"eta": at_least_two, "min_budget": optional_positive,
                  "max_budget": optional_positive}
 
 
+def _budget_order(params: dict) -> None:
+    low, high = params["min_budget"], params["max_budget"]
+    if low is not None and high is not None and low > high:
+        raise ValueError(f"optimizer.min_budget {low:g} exceeds optimizer.max_budget {high:g}")
+
+
 def _run(objective, params: dict, seed: int, run_dir: Path, kind: str) -> None:
     import hpbandster.core.nameserver as hpns
+    import Pyro4.errors
     from hpbandster.core.worker import Worker
     from hpbandster.optimizers import BOHB, HyperBand
 
@@ -48,24 +55,31 @@ def _run(objective, params: dict, seed: int, run_dir: Path, kind: str) -> None:
     eta = params["eta"]
     min_budget = params["min_budget"] or min(objective.budgets)
     max_budget = params["max_budget"] or max(objective.budgets)
-    if min_budget > max_budget:
-        raise ValueError(f"optimizer.min_budget {min_budget} exceeds optimizer.max_budget "
-                         f"{max_budget}")
+    _budget_order({"min_budget": min_budget, "max_budget": max_budget})
     check_budgets(hpbandster_budgets(min_budget, max_budget, eta), objective.budgets, eta)
     space = objective.space
 
+    failures: list[Exception] = []
+
     class TableWorker(Worker):
         def compute(self, config_id, config, budget, working_directory, **kwargs):
-            # BudgetExhausted ends the job as failed (HpBandSter records its traceback); a None
-            # loss would kill HpBandSter's result thread and hang the run
-            error = objective.evaluate(space.from_config(plain(config)), budget)
+            # An exception ends the job as failed (HpBandSter keeps its traceback, and a None
+            # loss would kill HpBandSter's result thread and hang the run). BudgetExhausted is
+            # the normal end; any other error is kept and raised once the bracket is over.
+            try:
+                error = objective.evaluate(space.from_config(plain(config)), budget)
+            except BudgetExhausted:
+                raise
+            except Exception as failure:
+                failures.append(failure)
+                raise
             return {"loss": error, "info": {"cell": objective.history[-1]["cell"]}}
 
     np.random.seed(seed)  # HpBandSter 0.7.4 has no seed argument; it samples with numpy's RNG
     run_id = f"nb1s1-blackbox-{uuid.uuid4().hex[:8]}"
     nameserver = hpns.NameServer(run_id=run_id, host="127.0.0.1", port=0)
     host, port = nameserver.start()
-    master = None
+    master = worker = None
     try:
         worker = TableWorker(run_id=run_id, nameserver=host, nameserver_port=port)
         worker.run(background=True)
@@ -86,21 +100,30 @@ def _run(objective, params: dict, seed: int, run_dir: Path, kind: str) -> None:
             # kernel; harmless, the model falls back on its bandwidth floor)
             warnings.simplefilter("ignore", RuntimeWarning)
             while not objective.exhausted:
+                queries = len(objective.history)
                 master.run(n_iterations=1, min_n_workers=1)
+                if failures:
+                    raise failures[0]
+                if len(objective.history) == queries:  # cannot happen; never loop for ever
+                    raise RuntimeError("an HpBandSter bracket made no query")
+    except Pyro4.errors.PyroError as error:
+        raise OSError(f"HpBandSter's name server or worker failed: {error}") from None
     finally:
         if master is not None:
             master.shutdown(shutdown_workers=True)
+        elif worker is not None:
+            worker.shutdown()
         nameserver.shutdown()
     raise BudgetExhausted
 
 
-@register("hyperband", **BUDGET_CHECKS)
+@register("hyperband", cross_check=_budget_order, **BUDGET_CHECKS)
 def hyperband(objective, params: dict, seed: int, run_dir: Path) -> None:
     _run(objective, params, seed, run_dir, "hyperband")
 
 
-@register("bohb", **BUDGET_CHECKS, min_points_in_model=optional_integer, top_n_percent=integer,
-          num_samples=integer, random_fraction=fraction, bandwidth_factor=positive,
-          min_bandwidth=positive)
+@register("bohb", cross_check=_budget_order, **BUDGET_CHECKS,
+          min_points_in_model=optional_integer, top_n_percent=integer, num_samples=integer,
+          random_fraction=fraction, bandwidth_factor=positive, min_bandwidth=positive)
 def bohb(objective, params: dict, seed: int, run_dir: Path) -> None:
     _run(objective, params, seed, run_dir, "bohb")

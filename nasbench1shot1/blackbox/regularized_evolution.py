@@ -15,12 +15,16 @@ import numpy as np
 from nasbench1shot1.blackbox.base import integer, register
 
 
-@register("regularized_evolution", population_size=integer, sample_size=integer)
+def _sample_fits(params: dict) -> None:
+    if params["sample_size"] > params["population_size"]:
+        raise ValueError(f"optimizer.sample_size {params['sample_size']} exceeds "
+                         f"optimizer.population_size {params['population_size']}")
+
+
+@register("regularized_evolution", cross_check=_sample_fits, population_size=integer,
+          sample_size=integer)
 def regularized_evolution(objective, params: dict, seed: int, run_dir) -> None:
     population_size, sample_size = params["population_size"], params["sample_size"]
-    if sample_size > population_size:
-        raise ValueError(f"optimizer.sample_size {sample_size} exceeds optimizer.population_size "
-                         f"{population_size}")
     rng = np.random.default_rng(seed)
     space = objective.space
     population: deque = deque()

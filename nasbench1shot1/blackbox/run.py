@@ -155,11 +155,18 @@ def run(cfg: Any, run_dir: str | os.PathLike | None = None, tracker=None,
     space = get_search_space(settings.search_space)
     benchmark = open_benchmark(settings.benchmark, seed=settings.seed)
     optimizer = get_optimizer(settings.optimizer)
-    out = (run_dir / TRAJECTORY_FILE).open("w")
     every = max(1, (settings.trials or 1000) // 10)
+    # The file and the tracker open at the first query: a run refused before it (a bad budget,
+    # a benchmark without the metric) leaves neither a truncated trajectory nor a W&B run.
+    opened: dict = {}
 
     def record(entry: dict) -> None:
-        out.write(json.dumps(entry) + "\n")
+        if not opened:
+            (run_dir / "wandb_id.txt").unlink(missing_ok=True)  # a restart is a new W&B run
+            opened["out"] = (run_dir / TRAJECTORY_FILE).open("w")
+            if tracker is not None:
+                tracker.start({**settings.as_dict(), "kind": KIND}, run_dir)
+        opened["out"].write(json.dumps(entry) + "\n")
         if tracker is not None:
             tracker.log(entry)
         if echo and entry["trial"] % every == 0:
@@ -169,17 +176,21 @@ def run(cfg: Any, run_dir: str | os.PathLike | None = None, tracker=None,
                   f"  test regret {regret if regret is None else f'{regret:.4f}'}", flush=True)
 
     started = time.perf_counter()
+    objective = TabularObjective(space, benchmark, seed=settings.seed,
+                                 selection_metric=settings.selection_metric,
+                                 trials=settings.trials, time_budget=settings.time_budget,
+                                 on_record=record)
     try:
-        objective = TabularObjective(space, benchmark, seed=settings.seed,
-                                     selection_metric=settings.selection_metric,
-                                     trials=settings.trials, time_budget=settings.time_budget,
-                                     on_record=record)
-        if tracker is not None:
-            tracker.start({**settings.as_dict(), "kind": KIND}, run_dir)
         with contextlib.suppress(BudgetExhausted):  # the normal end of every optimizer
             optimizer.run(objective, settings.params, settings.seed, run_dir)
+    except BaseException as error:
+        if opened and tracker is not None:
+            tracker.finish({"status": "failed", "reason": str(error),
+                            "trials": len(objective.history)})
+        raise
     finally:
-        out.close()
+        if opened:
+            opened["out"].close()
     history = objective.history
     regrets = [r["test_regret"] for r in history if r["test_regret"] is not None]
     last = history[-1] if history else None
