@@ -3,7 +3,8 @@
 Target: 500 regularized-evolution trials in under 1 s on the project's CI machine (2 cores).
 Prints, per search space: the one-time setup of a space in a benchmark (every configuration
 mapped to its table row; cached per benchmark afterwards), then the median and the slowest of
-five runs of 500 regularized-evolution trials, and the cost per query of every optimizer.
+five runs of 500 regularized-evolution trials, and the cost per query of every optimizer (each
+with its defaults from conf/optimizer/).
 
 The table is an official NAS-Bench-101 file given with `--benchmark PATH`, or else the real
 partial table ../shared/data/nasbench101/nb101_partial.npz (423,624 cells, the full size): its
@@ -24,25 +25,23 @@ import time
 from pathlib import Path
 
 import numpy as np
+from omegaconf import OmegaConf
 
-from nasbench1shot1.blackbox import BudgetExhausted, TabularObjective, get_optimizer
+from nasbench1shot1.blackbox import OPTIMIZERS, BudgetExhausted, TabularObjective, get_optimizer
+from nasbench1shot1.config import CONFIG_DIR
 from nasbench1shot1.nasbench import NASBench
 from nasbench1shot1.spaces import get_search_space
 
 PARTIAL = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "nasbench101" / \
     "nb101_partial.npz"
 EPOCHS = (4, 12, 36, 108)
-PARAMS = {
-    "random_search": {},
-    "regularized_evolution": {"population_size": 100, "sample_size": 10},
-    "reinforce": {"learning_rate": 0.5, "baseline_momentum": 0.9},
-    "tpe": {"n_startup_trials": 10, "n_ei_candidates": 24, "multivariate": False},
-    "hyperband": {"eta": 3, "min_budget": None, "max_budget": None},
-    "bohb": {"eta": 3, "min_budget": None, "max_budget": None, "min_points_in_model": None,
-             "top_n_percent": 15, "num_samples": 64, "random_fraction": 1 / 3,
-             "bandwidth_factor": 3, "min_bandwidth": 1e-3},
-    "smac": {"deterministic": True},
-}
+
+
+def defaults(name: str) -> dict:
+    """An optimizer's settings as conf/optimizer/<name>.yaml gives them, checked."""
+    values = OmegaConf.to_container(OmegaConf.load(CONFIG_DIR / "optimizer" / f"{name}.yaml"))
+    values.pop("name")
+    return get_optimizer(name).check_params(values)
 
 
 def partial_benchmark() -> NASBench:
@@ -75,7 +74,7 @@ def timed_run(name: str, space, benchmark, trials: int, seed: int, run_dir: Path
     objective = TabularObjective(space, benchmark, seed=seed, trials=trials)
     started = time.perf_counter()
     with contextlib.suppress(BudgetExhausted):
-        get_optimizer(name).run(objective, PARAMS[name], seed, run_dir)
+        get_optimizer(name).run(objective, defaults(name), seed, run_dir)
     return time.perf_counter() - started
 
 
@@ -101,7 +100,7 @@ def main() -> None:
               f"{max(runs) * 1000:.0f} ms (target < 1000 ms)")
     space = get_search_space(3)
     print("cost per query on space 3 (ms):")
-    for name in PARAMS:
+    for name in OPTIMIZERS:
         trials = 100 if name == "smac" else args.trials
         seconds = timed_run(name, space, benchmark, trials, 0, args.workdir / name)
         print(f"  {name:22s} {seconds / trials * 1000:8.2f}  ({trials} trials)")

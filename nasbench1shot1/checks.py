@@ -1,4 +1,5 @@
-"""The one-sentence checks of settings shared by every config dataclass of the package."""
+"""The one-sentence checks of settings shared by every config dataclass of the package, and the
+reading of the keys every run config has (seed, benchmark)."""
 
 from __future__ import annotations
 
@@ -24,3 +25,33 @@ def number_in(key: str, value: Any, low: float | None = None, high: float | None
         bounds = f"{'(' if low_open else '['}{low}, {high if high is not None else 'inf'}]"
         raise error(f"{key} must be in {bounds}, got {value!r}")
     return float(value)
+
+
+def plain_config(cfg: Any) -> dict:
+    """A composed config (OmegaConf) or a mapping as a plain dict, interpolations resolved."""
+    try:
+        from omegaconf import DictConfig, OmegaConf
+
+        if isinstance(cfg, DictConfig):
+            return OmegaConf.to_container(cfg, resolve=True)
+    except ImportError:  # pragma: no cover - omegaconf comes with hydra-core
+        pass
+    return dict(cfg)
+
+
+def seed_of(cfg: dict, error: type[ValueError] = ValueError) -> int:
+    """The config's `seed` (default 0), a non-negative integer."""
+    seed = cfg.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise error(f"seed must be a non-negative integer, got {seed!r}")
+    return seed
+
+
+def benchmark_of(cfg: dict, error: type[ValueError] = ValueError) -> str:
+    """Where the config's benchmark is: `benchmark.path`, else its name ('embedded')."""
+    benchmark = cfg.get("benchmark") or {}
+    where = (benchmark.get("path") or benchmark.get("name")) if isinstance(benchmark, dict) \
+        else benchmark
+    if not where:
+        raise error("benchmark.path is empty; give the NAS-Bench-101 file or 'embedded'")
+    return str(where)

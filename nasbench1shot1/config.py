@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from nasbench1shot1.checks import number_in, positive_int
+from nasbench1shot1.checks import benchmark_of, number_in, plain_config, positive_int, seed_of
 from nasbench1shot1.data.registry import DATASETS
 from nasbench1shot1.spaces import list_spaces
 
@@ -156,14 +156,7 @@ def settings_from(cfg: Any) -> SearchSettings:
     """Checked settings of a composed search config (OmegaConf or dict)."""
     if isinstance(cfg, SearchSettings):
         return cfg
-    try:
-        from omegaconf import DictConfig, OmegaConf
-
-        if isinstance(cfg, DictConfig):
-            cfg = OmegaConf.to_container(cfg, resolve=True)
-    except ImportError:  # pragma: no cover - omegaconf comes with hydra-core
-        pass
-    cfg = dict(cfg)
+    cfg = plain_config(cfg)
     number = cfg.get("search_space")
     if number not in list_spaces():
         raise SettingsError(
@@ -196,17 +189,11 @@ def settings_from(cfg: Any) -> SearchSettings:
     if "tau_min" in method and method["tau_min"] > method["tau_max"]:
         raise SettingsError(f"method.tau_min {method['tau_min']} exceeds method.tau_max "
                             f"{method['tau_max']}")
-    benchmark = cfg.get("benchmark") or {}
-    where = benchmark.get("path") or benchmark.get("name") if isinstance(benchmark, dict) \
-        else benchmark
-    if not where:
-        raise SettingsError("benchmark.path is empty; give the NAS-Bench-101 file or 'embedded'")
+    where = benchmark_of(cfg, SettingsError)
     device = cfg.get("device", "auto")
     if device not in DEVICES and not str(device).startswith("cuda:"):
         raise SettingsError(f"unknown device {device!r}, expected auto, cpu, cuda or cuda:N")
-    seed = cfg.get("seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise SettingsError(f"seed must be a non-negative integer, got {seed!r}")
+    seed = seed_of(cfg, SettingsError)
     supernet = _section(cfg, "supernet", SupernetSettings)
     k = method.get("partial_channels", 1)
     if supernet.channels % k:
@@ -216,7 +203,7 @@ def settings_from(cfg: Any) -> SearchSettings:
         search_space=number,
         method=MethodSettings(name, tuple(sorted(method.items()))),
         data=_section(cfg, "data", DataSettings),
-        benchmark=str(where),
+        benchmark=where,
         train=_section(cfg, "train", TrainSettings),
         supernet=supernet,
         seed=seed,

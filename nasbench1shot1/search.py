@@ -28,6 +28,7 @@ from nasbench1shot1.config import SearchSettings, settings_from
 from nasbench1shot1.data import augment_batch
 from nasbench1shot1.methods import Batch, get_method
 from nasbench1shot1.models.supernet import Supernet, SupernetConfig
+from nasbench1shot1.runfiles import write_json
 from nasbench1shot1.spaces import get_search_space, optimum
 
 METRICS_FILE = "metrics.jsonl"
@@ -91,12 +92,6 @@ def _set_rng_state(state: dict) -> None:
 def _identity(settings: dict) -> dict:
     """What must match to resume a run: everything but the device it runs on."""
     return {k: v for k, v in settings.items() if k != "device"}
-
-
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
 
 
 def run(cfg: Any, run_dir: str | os.PathLike | None = None, tracker=None,
@@ -314,7 +309,7 @@ class _Search:
             result.final_test_regret = last["test_regret"]
             result.best_test_regret = min(r["test_regret"] for r in self.history)
         summary = {k: v for k, v in result.as_dict().items() if k != "history"}
-        _write_json(self.run_dir / RESULT_FILE, {**summary, "settings": s.as_dict()})
+        write_json(self.run_dir / RESULT_FILE, {**summary, "settings": s.as_dict()})
         if self.tracker is not None:
             self.tracker.finish({**summary, "final_record": self.history[-1] if self.history
                                  else None})

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import uuid
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -28,11 +29,27 @@ from nasbench1shot1.blackbox.base import (
     positive,
     register,
 )
-from nasbench1shot1.blackbox.objective import BudgetExhausted, check_budgets, hpbandster_budgets
+from nasbench1shot1.blackbox.objective import BudgetExhausted
 from nasbench1shot1.serialization import install, plain
 
 BUDGET_CHECKS = {"eta": at_least_two, "min_budget": optional_positive,
                  "max_budget": optional_positive}
+
+
+def hpbandster_budgets(min_budget: float, max_budget: float, eta: int) -> list[float]:
+    """The budgets of successive halving as HpBandSter computes them, smallest first."""
+    steps = -int(np.log(min_budget / max_budget) / np.log(eta)) + 1
+    return [float(b) for b in max_budget * np.power(eta, -np.linspace(steps - 1, 0, steps))]
+
+
+def check_budgets(budgets: Sequence[float], available: Sequence[int], eta: int) -> None:
+    """One sentence when a budget HpBandSter would use is not an epoch budget of the table."""
+    bad = [b for b in budgets if not any(abs(b - a) <= 1e-6 * a for a in available)]
+    if bad:
+        shown = ", ".join(f"{b:g}" for b in budgets)
+        raise ValueError(f"with eta={eta} the budgets would be {shown}, but the benchmark has "
+                         f"epoch budgets {list(available)}; pick min_budget, max_budget and eta "
+                         "so that every budget is one of them")
 
 
 def _budget_order(params: dict) -> None:

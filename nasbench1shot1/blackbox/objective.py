@@ -21,7 +21,7 @@ import math
 import time
 import warnings
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -218,19 +218,3 @@ class TabularObjective:
         if self.on_record is not None:
             self.on_record(record)
         return error
-
-
-def hpbandster_budgets(min_budget: float, max_budget: float, eta: int) -> list[float]:
-    """The budgets of successive halving as HpBandSter computes them, smallest first."""
-    steps = -int(np.log(min_budget / max_budget) / np.log(eta)) + 1
-    return [float(b) for b in max_budget * np.power(eta, -np.linspace(steps - 1, 0, steps))]
-
-
-def check_budgets(budgets: Sequence[float], available: Sequence[int], eta: int) -> None:
-    """One sentence when a budget HpBandSter would use is not an epoch budget of the table."""
-    bad = [b for b in budgets if not any(abs(b - a) <= 1e-6 * a for a in available)]
-    if bad:
-        shown = ", ".join(f"{b:g}" for b in budgets)
-        raise ValueError(f"with eta={eta} the budgets would be {shown}, but the benchmark has "
-                         f"epoch budgets {list(available)}; pick min_budget, max_budget and eta "
-                         "so that every budget is one of them")

@@ -20,7 +20,8 @@ from typing import Any
 
 from nasbench1shot1.blackbox.base import get_optimizer
 from nasbench1shot1.blackbox.objective import SELECTION_METRICS, BudgetExhausted, TabularObjective
-from nasbench1shot1.checks import number_in, positive_int
+from nasbench1shot1.checks import benchmark_of, number_in, plain_config, positive_int, seed_of
+from nasbench1shot1.runfiles import write_json
 from nasbench1shot1.spaces import get_search_space
 
 TRAJECTORY_FILE = "trajectory.jsonl"
@@ -45,27 +46,14 @@ class BlackboxSettings:
         return asdict(self)
 
 
-def _plain(cfg: Any) -> dict:
-    try:
-        from omegaconf import DictConfig, OmegaConf
-
-        if isinstance(cfg, DictConfig):
-            return OmegaConf.to_container(cfg, resolve=True)
-    except ImportError:  # pragma: no cover - hydra is a dependency
-        pass
-    return dict(cfg)
-
-
 def settings_from(cfg: Any) -> BlackboxSettings:
     """Check a composed config (or a dict of the same shape); one sentence on bad values."""
-    cfg = _plain(cfg)
+    cfg = plain_config(cfg)
     optimizer = dict(cfg.get("optimizer") or {})
     name = optimizer.pop("name", None)
     params = get_optimizer(name).check_params(optimizer)
     space = get_search_space(cfg.get("search_space", 1)).number
-    seed = cfg.get("seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    seed = seed_of(cfg)
     trials = cfg.get("trials")
     time_budget = cfg.get("time_budget")
     if trials is None and time_budget is None:
@@ -78,13 +66,8 @@ def settings_from(cfg: Any) -> BlackboxSettings:
     if metric not in SELECTION_METRICS:
         raise ValueError(f"unknown selection_metric {metric!r}, expected one of "
                          f"{', '.join(SELECTION_METRICS)}")
-    benchmark = cfg.get("benchmark") or {}
-    where = (benchmark.get("path") or benchmark.get("name")) if isinstance(benchmark, dict) \
-        else benchmark
-    if not where:
-        raise ValueError("benchmark.path is empty; give the NAS-Bench-101 file or 'embedded'")
     return BlackboxSettings(optimizer=name, params=params, search_space=space, seed=seed,
-                            benchmark=str(where), trials=trials, time_budget=time_budget,
+                            benchmark=benchmark_of(cfg), trials=trials, time_budget=time_budget,
                             selection_metric=metric)
 
 
@@ -110,12 +93,6 @@ class BlackboxResult:
 
     def summary(self) -> dict:
         return {k: v for k, v in asdict(self).items() if k != "history"}
-
-
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
 
 
 def _finished(run_dir: Path, settings: BlackboxSettings) -> BlackboxResult | None:
@@ -204,7 +181,7 @@ def run(cfg: Any, run_dir: str | os.PathLike | None = None, tracker=None,
         optimum=objective.optimum.as_dict(), run_dir=str(run_dir),
         wall_time=time.perf_counter() - started, history=history,
     )
-    _write_json(run_dir / RESULT_FILE, {**result.summary(), "settings": settings.as_dict()})
+    write_json(run_dir / RESULT_FILE, {**result.summary(), "settings": settings.as_dict()})
     if tracker is not None:
         tracker.finish(result.summary())
     if echo:
