@@ -1,7 +1,9 @@
 """The columnar cache: written on first load, memory-mapped later, rebuilt when stale; npz."""
 
 import json
+import logging
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -83,7 +85,7 @@ def test_stale_cache_is_rebuilt(tmp_path: Path):
 def test_damaged_cache_is_rebuilt_but_named_when_opened_directly(full_file: Path):
     folder = NASBench(full_file).cache
     (folder / "ops.npy").unlink()
-    with pytest.raises(BenchmarkFileError, match=f"benchmark table {folder} is incomplete"):
+    with pytest.raises(BenchmarkFileError, match=f"benchmark table {folder} is damaged: ops.npy"):
         NASBench(folder)
     assert NASBench(full_file).epochs == list(PARTIAL_EPOCHS)
     assert (folder / "ops.npy").is_file()
@@ -183,3 +185,245 @@ def test_describe(full_file: Path):
     assert set(info["fields"]) == set(METRIC_FIELDS)
     assert info["trainable_parameters"] == 5
     json.dumps(info)
+
+
+# Integrity: every cached file is checked on every load, and a damaged cache is rebuilt once.
+
+CACHE_LOGGER = "nasbench1shot1.nasbench.cache"
+ARRAY_FILES = [
+    "module_hash.npy",
+    "adjacency.npy",
+    "ops.npy",
+    "num_vertices.npy",
+    "trainable_parameters.npy",
+    *(f"{name}.npy" for name in METRIC_FIELDS),
+]
+
+
+def _flip_bit(file: Path, offset: int) -> None:
+    raw = bytearray(file.read_bytes())
+    raw[offset] ^= 1
+    file.write_bytes(bytes(raw))
+
+
+def _cache_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        record.getMessage()
+        for record in caplog.records
+        if record.name == CACHE_LOGGER and record.levelno >= logging.WARNING
+    ]
+
+
+def _assert_rebuilt_once(
+    full_file: Path,
+    reference: dict,
+    damaged: str,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The next load answers as `reference` and logs one line naming `damaged`; the one after
+    is clean: no log line and no conversion."""
+    caplog.set_level(logging.WARNING, logger=CACHE_LOGGER)
+    assert _answers(NASBench(full_file)) == reference
+    lines = _cache_warnings(caplog)
+    assert len(lines) == 1, lines
+    assert damaged in lines[0] and "rebuil" in lines[0] and "\n" not in lines[0]
+    caplog.clear()
+    _forbid_conversion(monkeypatch)
+    assert _answers(NASBench(full_file)) == reference
+    assert _cache_warnings(caplog) == []
+    # The replaced folder and the staging folder are gone.
+    assert {path.name for path in full_file.parent.iterdir()} == {
+        full_file.name,
+        f"{full_file.name}.nb1s1-cache",
+    }
+
+
+@pytest.mark.parametrize("name", ARRAY_FILES)
+def test_bit_flip_in_any_cached_array_is_rebuilt(
+    full_file: Path, name: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+):
+    first = NASBench(full_file)
+    reference = _answers(first)
+    _flip_bit(first.cache / name, -1)  # the last byte is data, never header
+    _assert_rebuilt_once(full_file, reference, name, caplog, monkeypatch)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["zero bytes", "truncated", "bad magic", "fortran order", "missing"],
+)
+def test_unreadable_cached_array_is_rebuilt(
+    full_file: Path, damage: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+):
+    first = NASBench(full_file)
+    reference = _answers(first)
+    file = first.cache / "module_hash.npy"
+    raw = file.read_bytes()
+    if damage == "zero bytes":
+        file.write_bytes(b"")
+    elif damage == "truncated":
+        file.write_bytes(raw[:-8])
+    elif damage == "bad magic":
+        file.write_bytes(b"\x00" + raw[1:])
+    elif damage == "fortran order":
+        # Same bytes, same dtype and shape, but read transposed: only the layout changes.
+        assert b"'fortran_order': False" in raw
+        file.write_bytes(raw.replace(b"'fortran_order': False", b"'fortran_order': True "))
+    else:
+        file.unlink()
+    _assert_rebuilt_once(full_file, reference, "module_hash.npy", caplog, monkeypatch)
+
+
+def test_swapped_rows_of_module_hash_are_caught(
+    full_file: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+):
+    first = NASBench(full_file)
+    reference = _answers(first)
+    file = first.cache / "module_hash.npy"
+    words = np.load(file)
+    words[[0, 1]] = words[[1, 0]]
+    np.save(file, words)  # a well-formed file of the right dtype and shape
+    _assert_rebuilt_once(full_file, reference, "module_hash.npy", caplog, monkeypatch)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda meta: meta.update(epochs=[4, 12, 36, 107]),
+        lambda meta: meta.update(num_repeats=2),
+        lambda meta: meta["arrays"]["ops"].update(crc32c=meta["arrays"]["ops"]["crc32c"] + 1),
+    ],
+    ids=["epochs", "num_repeats", "array checksum"],
+)
+def test_valid_edit_of_meta_json_is_caught(
+    full_file: Path, edit, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+):
+    first = NASBench(full_file)
+    reference = _answers(first)
+    meta_file = first.cache / "meta.json"
+    meta = json.loads(meta_file.read_text())
+    edit(meta)
+    meta_file.write_text(json.dumps(meta))
+    _assert_rebuilt_once(full_file, reference, "meta.json", caplog, monkeypatch)
+
+
+def test_meta_json_laid_out_anew_is_not_damage(
+    full_file: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+):
+    first = NASBench(full_file)
+    reference = _answers(first)
+    meta_file = first.cache / "meta.json"
+    meta = json.loads(meta_file.read_text())
+    meta_file.write_text(json.dumps(dict(reversed(meta.items())), indent=4))
+    caplog.set_level(logging.WARNING, logger=CACHE_LOGGER)
+    _forbid_conversion(monkeypatch)
+    assert _answers(NASBench(full_file)) == reference
+    assert _cache_warnings(caplog) == []
+
+
+def test_damaged_cache_beside_a_read_only_file_falls_back_to_the_shared_one(
+    only108_file: Path,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    beside = NASBench(only108_file).cache
+    reference = _answers(NASBench(beside))
+    _flip_bit(beside / "ops.npy", -1)
+    monkeypatch.setenv("NB1S1_CACHE_DIR", str(tmp_path / "shared-cache"))
+    real_mkdtemp = tempfile.mkdtemp
+
+    def read_only_beside(prefix: str, dir: Path) -> str:  # noqa: A002 - mkdtemp's name
+        if Path(dir) == only108_file.parent:
+            raise PermissionError(13, "Permission denied")
+        return real_mkdtemp(prefix=prefix, dir=dir)
+
+    monkeypatch.setattr(table_module.tempfile, "mkdtemp", read_only_beside)
+    caplog.set_level(logging.WARNING, logger=CACHE_LOGGER)
+    rebuilt = NASBench(only108_file)
+    assert rebuilt.cache.parent == tmp_path / "shared-cache"
+    assert _answers(rebuilt) == reference
+    (line,) = _cache_warnings(caplog)
+    assert f"{beside} is damaged: ops.npy" in line and "rebuilding" in line
+    caplog.clear()
+    # The damaged folder cannot be replaced: each load names it and uses the shared cache.
+    _forbid_conversion(monkeypatch)
+    assert _answers(NASBench(only108_file)) == reference
+    (line,) = _cache_warnings(caplog)
+    assert f"{beside} is damaged: ops.npy" in line and f"using the cache {rebuilt.cache}" in line
+
+
+def test_damaged_cache_opened_directly_is_named(full_file: Path):
+    folder = NASBench(full_file).cache
+    _flip_bit(folder / "final_test_accuracy.npy", -1)
+    with pytest.raises(BenchmarkFileError) as error:
+        NASBench(folder)
+    message = str(error.value)
+    assert str(folder) in message and "final_test_accuracy.npy" in message
+    assert "checksum" in message and "\n" not in message
+
+
+def test_crash_while_replacing_a_cache_leaves_a_whole_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    path = tmp_path / "bench.tfrecord"
+    write_rows(path, small_rows())
+    folder = NASBench(path).cache
+    write_rows(path, small_rows(epochs=(12, 108)))
+    os.utime(path, ns=(1, 1))
+
+    def dies_halfway(target, *args, **kwargs):
+        for file in sorted(Path(target).iterdir())[::2]:
+            file.unlink()
+        raise SystemExit("killed while removing a folder")
+
+    monkeypatch.setattr(table_module.shutil, "rmtree", dies_halfway)
+    with pytest.raises(SystemExit):
+        NASBench(path)
+    monkeypatch.undo()
+    # Either the old cache or the new one, whole: it loads directly with every file checked.
+    assert NASBench(folder).epochs in ([108], [12, 108])
+
+
+def test_concurrent_rebuilds_keep_one_whole_cache(
+    full_file: Path, monkeypatch: pytest.MonkeyPatch
+):
+    folder = NASBench(full_file).cache
+    reference = _answers(NASBench(full_file))
+    other = full_file.parent / "other-process"
+    shutil.copytree(folder, other)
+    real_rename = os.rename
+
+    def other_process_first(source, target):
+        # Another process moves its own new cache in between this process's two renames.
+        if Path(source).name.startswith(f"{folder.name}.tmp-"):
+            real_rename(other, target)
+        real_rename(source, target)
+
+    monkeypatch.setattr(table_module.os, "rename", other_process_first)
+    convert(full_file, force=True)
+    monkeypatch.undo()
+    assert _answers(NASBench(folder)) == reference
+    assert {path.name for path in full_file.parent.iterdir()} == {full_file.name, folder.name}
+
+
+def test_empty_source_is_refused_in_one_sentence(tmp_path: Path):
+    path = tmp_path / "empty.tfrecord"
+    path.write_bytes(b"")
+    for load in (NASBench, convert):
+        with pytest.raises(BenchmarkFileError) as error:
+            load(path)
+        message = str(error.value)
+        assert str(path) in message and "no records" in message
+        assert "\n" not in message and message.count(". ") == 0
+    assert not path.with_name(path.name + ".nb1s1-cache").exists()
+
+
+def test_bit_flip_in_npz_is_named(full_file: Path, tmp_path: Path):
+    archive = NASBench(full_file).save(tmp_path / "table.npz")
+    raw = bytearray(archive.read_bytes())
+    raw[len(raw) // 2] ^= 1
+    archive.write_bytes(bytes(raw))
+    with pytest.raises(BenchmarkFileError, match=f"cannot read benchmark table {archive}"):
+        NASBench(archive)

@@ -5,6 +5,11 @@ Splits as NAS-Bench-101: `data_batch_1..4` train (40,000 images), `data_batch_5`
 the usual CIFAR-10 mean and standard deviation. The download is the official archive of the
 University of Toronto, checked by its MD5 (the checksum the data set's page publishes), with a
 progress bar; offline, loading stops at once with one sentence naming the folder it looked in.
+
+Batch files are pickles by format, and a pickle can run any code while it loads. They are read
+by an unpickler that resolves only the few numpy names an array needs and checks that the result
+is what a batch holds (a dict of str/bytes keys to arrays, lists, strings and ints); anything
+else stops with one sentence naming the file, before any of it runs.
 """
 
 from __future__ import annotations
@@ -19,6 +24,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+try:  # numpy 2
+    from numpy._core.multiarray import _reconstruct
+    from numpy._core.numeric import _frombuffer
+except ImportError:  # numpy 1
+    from numpy.core.multiarray import _reconstruct
+    from numpy.core.numeric import _frombuffer
 
 from nasbench1shot1.data.splits import DataSplits, Split
 
@@ -35,19 +47,82 @@ class DataError(ValueError):
     """A data folder that is missing, incomplete or holds other files."""
 
 
-def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+class _Refused(pickle.UnpicklingError):
+    """A batch file that asks for more than data."""
+
+
+def _latin1_bytes(text: str, encoding: str) -> bytes:
+    """`_codecs.encode` limited to its use in pickles: Python 3 writes bytes at protocol 2 so."""
+    if encoding != "latin1":
+        raise _Refused(f"it encodes text as {encoding!r}, where a batch file only uses 'latin1'")
+    return text.encode("latin1")
+
+
+# Every name a batch file may ask the unpickler for: what rebuilds a numpy array as Python 2 and
+# numpy 1 (the official files), numpy 2, and pickle protocol 5 write it, and bytes at protocol 2.
+_BATCH_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
+    ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
+    ("numpy.core.numeric", "_frombuffer"): _frombuffer,
+    ("numpy._core.numeric", "_frombuffer"): _frombuffer,
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+    ("_codecs", "encode"): _latin1_bytes,
+}
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    """An unpickler that builds data only: it refuses every global but `_BATCH_GLOBALS`."""
+
+    def find_class(self, module: str, name: str) -> object:
+        try:
+            return _BATCH_GLOBALS[module, name]
+        except KeyError:
+            raise _Refused(
+                f"it asks for {module}.{name}, which no batch file holds, so nothing in it was run"
+            ) from None
+
+
+def _is_batch_value(value: object) -> bool:
+    if isinstance(value, np.ndarray):
+        return not value.dtype.hasobject
+    if isinstance(value, list):
+        return all(isinstance(item, (str, bytes, int)) for item in value)
+    return isinstance(value, (str, bytes, int))
+
+
+def _not_a_batch(path: Path, reason: str) -> DataError:
+    return DataError(
+        f"{path} is not a CIFAR-10 batch file ({reason}); delete the folder to download the "
+        "data set again"
+    )
+
+
+def read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The images (N, 3, 32, 32) uint8 and labels (N,) int64 of one batch file, read as data."""
     try:
         with path.open("rb") as handle:
-            batch = pickle.load(handle, encoding="latin1")
+            batch = _BatchUnpickler(handle, encoding="latin1").load()
+    except _Refused as exc:
+        raise _not_a_batch(path, str(exc)) from None
+    except (
+        OSError, pickle.UnpicklingError, EOFError, AttributeError, IndexError, TypeError,
+        ValueError,
+    ) as exc:
+        raise _not_a_batch(path, type(exc).__name__) from None
+    if not (
+        isinstance(batch, dict)
+        and all(isinstance(key, (str, bytes)) for key in batch)
+        and all(_is_batch_value(value) for value in batch.values())
+    ):
+        raise _not_a_batch(path, "it holds more than a dict of arrays, lists, strings and ints")
+    try:
         data = np.asarray(batch["data"], dtype=np.uint8)
         labels = np.asarray(batch["labels"], dtype=np.int64)
-    except (OSError, pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError) as exc:
-        raise DataError(
-            f"{path} is not a CIFAR-10 batch file ({type(exc).__name__}); delete the folder "
-            "to download the data set again"
-        ) from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _not_a_batch(path, type(exc).__name__) from None
     if data.ndim != 2 or data.shape[1] != 3072 or len(labels) != len(data):
-        raise DataError(f"{path} is not a CIFAR-10 batch file (images of shape {data.shape})")
+        raise _not_a_batch(path, f"images of shape {data.shape}")
     return data.reshape(-1, 3, 32, 32), labels
 
 
@@ -105,7 +180,7 @@ def load_cifar10_splits(root: str | Path | None, seed: int = 0,
     std = torch.tensor(STD).view(1, 3, 1, 1)
 
     def split(files: tuple[str, ...]) -> Split:
-        parts = [_read_batch(root / name) for name in files]
+        parts = [read_batch(root / name) for name in files]
         images = torch.from_numpy(np.concatenate([p[0] for p in parts])).float() / 255.0
         labels = torch.from_numpy(np.concatenate([p[1] for p in parts]))
         return Split((images - mean) / std, labels)

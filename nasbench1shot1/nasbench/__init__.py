@@ -10,6 +10,7 @@ from .cache import convert, default_cache_dir
 from .errors import (
     BenchmarkFileError,
     CellNotFoundError,
+    DamagedTableError,
     DownloadError,
     NASBenchError,
     OutOfDomainError,
@@ -30,6 +31,7 @@ __all__ = [
     "QUERY_METRICS",
     "BenchmarkFileError",
     "CellNotFoundError",
+    "DamagedTableError",
     "DownloadError",
     "ModelSpec",
     "NASBench",

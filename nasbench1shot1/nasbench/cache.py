@@ -5,24 +5,28 @@ the table saved as a cache folder (layout in `table.py`) that later loads by mem
 The cache is `<file>.nb1s1-cache/` beside the file when that folder is writable, otherwise
 `<name>-<path digest>.nb1s1-cache/` under `$NB1S1_CACHE_DIR` (default
 `~/.cache/nasbench1shot1`), or under an explicit `cache_dir`. A cache records the size and
-modification time of its source; when either changes, or the format version moves on, it is
-rebuilt.
+modification time of its source; when either changes it is rebuilt. Every load checks the whole
+cache against the checksums it was written with (`table.py`); a cache that fails a check, or
+cannot be read, is rebuilt from its source with one warning naming the file. A source without
+records is refused, never cached as an empty table.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
+import logging
 import os
 import warnings
 from pathlib import Path
 
-from .errors import BenchmarkFileError
-from .table import FORMAT_NAME, FORMAT_VERSION, META_FILE, CellTable
+from .errors import BenchmarkFileError, DamagedTableError
+from .table import CellTable, read_meta
 from .tfrecord import read_columns
 
 CACHE_SUFFIX = ".nb1s1-cache"
 CACHE_DIR_VARIABLE = "NB1S1_CACHE_DIR"
+
+logger = logging.getLogger(__name__)
 
 
 def default_cache_dir() -> Path:
@@ -49,19 +53,43 @@ def source_stamp(source: Path) -> dict:
     return {"path": str(source.resolve()), "size": status.st_size, "mtime_ns": status.st_mtime_ns}
 
 
-def is_fresh(folder: Path, stamp: dict) -> bool:
-    """Whether `folder` is a complete cache of the current format built from `stamp`'s file."""
-    try:
-        meta = json.loads((folder / META_FILE).read_text())
-    except (OSError, ValueError):
-        return False
-    built_from = meta.get("source") or {}
-    return (
-        meta.get("format") == FORMAT_NAME
-        and meta.get("version") == FORMAT_VERSION
-        and built_from.get("size") == stamp["size"]
-        and built_from.get("mtime_ns") == stamp["mtime_ns"]
-    )
+def _cached_table(folder: Path, stamp: dict) -> CellTable | None:
+    """The checked table in `folder` if it was built from `stamp`'s file; None when there is no
+    cache or it was built from another version of the file. Raises `DamagedTableError`."""
+    if not folder.exists():
+        return None
+    built_from = read_meta(folder).get("source") or {}
+    if (built_from.get("size"), built_from.get("mtime_ns")) != (stamp["size"], stamp["mtime_ns"]):
+        return None
+    return CellTable.load(folder)
+
+
+def _find_cache(source: Path, candidates: list[Path]) -> tuple[CellTable, Path] | None:
+    """The first fresh, whole cache of `source` among `candidates`, or None to rebuild.
+
+    A damaged candidate gets one warning, which says whether another cache is used instead or
+    the cache is rebuilt.
+    """
+    stamp = source_stamp(source)
+    damage: DamagedTableError | None = None
+    for folder in candidates:
+        try:
+            table = _cached_table(folder, stamp)
+        except DamagedTableError as exc:
+            damage = damage or exc
+            continue
+        if table is not None:
+            if damage is not None:
+                logger.warning(
+                    "cache %s is damaged: %s; using the cache %s instead",
+                    damage.folder, damage.detail, folder,
+                )
+            return table, folder
+    if damage is not None:
+        logger.warning(
+            "cache %s is damaged: %s; rebuilding it from %s", damage.folder, damage.detail, source
+        )
+    return None
 
 
 def _build(
@@ -73,17 +101,27 @@ def _build(
     None, and why each candidate that could not be written failed.
     """
     stamp = source_stamp(source)
-    table = CellTable.from_records(read_columns(source, workers=workers))
+    records = read_columns(source, workers=workers)
+    if len(records) == 0:
+        raise BenchmarkFileError(
+            f"benchmark file {source} holds no records, so no cell; use an official NAS-Bench-101 "
+            "file (nb1s1 benchmark download)"
+        )
+    table = CellTable.from_records(records)
+    del records  # freed before the table is written, to keep the peak memory down
     failures = []
     for folder in candidates:
         try:
             table.save(folder, meta={"source": stamp})
+            break
         except OSError as exc:
             failures.append(f"{folder} ({exc.strerror or exc})")
-            continue
-        # Reopen memory-mapped so the decoded arrays can be freed.
-        return CellTable.load(folder), folder, failures
-    return table, None, failures
+    else:
+        return table, None, failures
+    # Reopen memory-mapped (which reads and checks every page) once the decoded arrays are freed,
+    # so the process never holds both.
+    del table
+    return CellTable.load(folder), folder, failures
 
 
 def convert(
@@ -101,11 +139,8 @@ def convert(
     if not source.is_file():
         raise BenchmarkFileError(f"benchmark file {source} does not exist")
     candidates = cache_candidates(source, cache_dir)
-    if not force:
-        stamp = source_stamp(source)
-        for folder in candidates:
-            if is_fresh(folder, stamp):
-                return folder
+    if not force and (found := _find_cache(source, candidates)) is not None:
+        return found[1]
     _, folder, failures = _build(source, candidates, workers)
     if folder is None:
         raise BenchmarkFileError(f"cannot write a cache for {source}: tried {', '.join(failures)}")
@@ -127,14 +162,9 @@ def load_table(
         raise BenchmarkFileError(f"benchmark file {path} does not exist")
     if path.suffix == ".npz":
         return CellTable.load(path), None
-    stamp = source_stamp(path)
     candidates = cache_candidates(path, cache_dir)
-    for folder in candidates:
-        if is_fresh(folder, stamp):
-            try:
-                return CellTable.load(folder), folder
-            except BenchmarkFileError:
-                break  # damaged: rebuild below
+    if (found := _find_cache(path, candidates)) is not None:
+        return found
     table, folder, failures = _build(path, candidates)
     if folder is None:
         warnings.warn(

@@ -3,10 +3,13 @@
 `NASBenchError` is the common base. `OutOfDomainError` keeps the reference API's name for a cell
 or budget outside the benchmark; `CellNotFoundError` is also a `KeyError` because it means a
 valid cell whose hash is not a key of the loaded table. `BenchmarkFileError` covers every damaged
-or unreadable benchmark file and cache, `DownloadError` a fetch of the official files that failed.
+or unreadable benchmark file and cache; its `DamagedTableError` is a saved table folder that fails
+its checks, which the cache rebuilds. `DownloadError` is a fetch of the official files that failed.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 
 class NASBenchError(Exception):
@@ -27,6 +30,24 @@ class CellNotFoundError(OutOfDomainError, KeyError):
 
 class BenchmarkFileError(NASBenchError, ValueError):
     """A benchmark file or cache that is missing, damaged or not in the expected format."""
+
+
+class DamagedTableError(BenchmarkFileError):
+    """A saved table folder with a file that is missing, unreadable or not what its checksum says.
+
+    `detail` names the file and what is wrong with it.
+    """
+
+    def __init__(self, folder: Path, detail: str):
+        self.folder = folder
+        self.detail = detail
+        super().__init__(
+            f"benchmark table {folder} is damaged: {detail}; delete it and load the source file "
+            "again to rebuild it"
+        )
+
+    def __reduce__(self) -> tuple:
+        return type(self), (self.folder, self.detail)
 
 
 class DownloadError(NASBenchError, OSError):

@@ -10,25 +10,34 @@ mapped on load) or as a single `.npz` archive. Layout, with C cells, E epoch bud
     num_vertices.npy          (C,) int8
     trainable_parameters.npy  (C,) int64      -1 where unknown
     <metric>.npy              (C, E, R) float64 for each metric present, NaN where missing
-    meta.json                 format version, epochs, num_repeats, metrics, source stamp
+    meta.json                 format version, epochs, num_repeats, metrics, source stamp,
+                              dtype, shape and CRC32C of each array, CRC32C of the meta itself
 
 A metric absent from the table (for example the halfway metrics of a partial table) is not
-stored at all and reads as NaN.
+stored at all and reads as NaN. A folder is checked whole on every load (every byte of every
+array against its checksum, about 10 ms for the full table) and is written beside its final
+place and renamed into it, so a reader sees the old folder, none, or the new one. An `.npz`
+archive relies on the CRC-32 that zip keeps of each member.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import tempfile
+import zipfile
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
+import crc32c
 import numpy as np
 
-from .errors import BenchmarkFileError
+from .errors import BenchmarkFileError, DamagedTableError
 from .hashes import HashLike, hash_hex, hash_words
 from .spec import INPUT_LABEL, OUTPUT_LABEL
 from .tfrecord import MAX_VERTICES, METRIC_FIELDS, RecordColumns
@@ -36,6 +45,9 @@ from .tfrecord import MAX_VERTICES, METRIC_FIELDS, RecordColumns
 FORMAT_VERSION = 1
 FORMAT_NAME = "nasbench1shot1 NAS-Bench-101 table"
 META_FILE = "meta.json"
+#: Keys of meta.json: what each array file must hold, and the checksum of the meta itself.
+ARRAYS_KEY = "arrays"
+CHECKSUM_KEY = "crc32c"
 UNKNOWN_PARAMETERS = -1
 _FIXED_ARRAYS = {
     "module_hash": (np.uint64, (2,)),
@@ -242,67 +254,174 @@ class CellTable:
         """Write the table as a `.npz` archive (by suffix) or as a cache folder; returns path."""
         path = Path(path)
         layout = {**self.layout(), **(meta or {})}
+        path.parent.mkdir(parents=True, exist_ok=True)
         if path.suffix == ".npz":
-            path.parent.mkdir(parents=True, exist_ok=True)
             np.savez_compressed(path, meta=np.array(json.dumps(layout)), **self.arrays())
             return path
-        path.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f"{path.name}.tmp-", dir=path.parent))
         try:
             staging.chmod(0o755)  # mkdtemp makes it private; a benchmark cache is shared data
+            arrays = {}
             for name, array in self.arrays().items():
-                np.save(staging / f"{name}.npy", array)
-            (staging / META_FILE).write_text(json.dumps(layout, indent=1))
-            if path.exists():
-                shutil.rmtree(path)
-            # A rename makes the folder appear complete or not at all to other readers.
-            os.rename(staging, path)
+                array = np.ascontiguousarray(array)
+                with open(staging / f"{name}.npy", "wb") as handle:
+                    np.save(handle, array)
+                    _sync(handle)
+                arrays[name] = _describe_array(array)
+            layout[ARRAYS_KEY] = arrays
+            layout[CHECKSUM_KEY] = _meta_checksum(layout)
+            with open(staging / META_FILE, "w") as handle:
+                json.dump(layout, handle, indent=1)
+                _sync(handle)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
+        _replace_folder(staging, path)
         return path
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> CellTable:
-        """Read a table saved by `save`: a folder is memory-mapped, an `.npz` read into memory."""
+        """Read a table saved by `save`: a folder is checked and memory-mapped, an `.npz` read.
+
+        A folder that fails a check raises `DamagedTableError` naming the file.
+        """
         path = Path(path)
+        if path.is_dir():
+            meta = read_meta(path)
+            try:
+                names = [*_FIXED_ARRAYS, *meta["metrics"]]
+                arrays = {name: _open_array(path, name, meta[ARRAYS_KEY][name]) for name in names}
+                return cls._from_saved(arrays, meta)
+            except DamagedTableError:
+                raise
+            except (KeyError, TypeError, ValueError) as exc:
+                detail = f"{META_FILE} does not describe its arrays ({exc})"
+                raise DamagedTableError(path, detail) from None
         try:
-            if path.is_dir():
-                meta = json.loads((path / META_FILE).read_text())
-                names = [*_FIXED_ARRAYS, *meta.get("metrics", [])]
-                # Plain ndarray views of the maps: np.memmap indexing is several times slower.
-                arrays = {
-                    name: np.asarray(np.load(path / f"{name}.npy", mmap_mode="r")) for name in names
-                }
-            else:
-                with np.load(path) as archive:
-                    arrays = {name: archive[name] for name in archive.files}
-                if "meta" not in arrays:
-                    raise ValueError("it has no 'meta' entry")
-                meta = json.loads(str(arrays.pop("meta")))
-            if meta.get("format") != FORMAT_NAME or meta.get("version") != FORMAT_VERSION:
-                raise ValueError(
-                    f"it has format {meta.get('format')!r} version {meta.get('version')!r}, "
-                    f"expected {FORMAT_NAME!r} version {FORMAT_VERSION}"
-                )
-            fixed = {name: arrays.pop(name) for name in _FIXED_ARRAYS}
-            return cls(
-                hash_words=fixed["module_hash"],
-                adjacency=fixed["adjacency"],
-                ops=fixed["ops"],
-                num_vertices=fixed["num_vertices"],
-                trainable_parameters=fixed["trainable_parameters"],
-                metrics=arrays,
-                epochs=tuple(meta["epochs"]),
-                num_repeats=int(meta["num_repeats"]),
-                meta=meta,
-            )
-        except FileNotFoundError as exc:
-            raise BenchmarkFileError(
-                f"benchmark table {path} is incomplete: {exc.filename} does not exist"
-            ) from None
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            with np.load(path) as archive:
+                arrays = {name: archive[name] for name in archive.files}
+            if "meta" not in arrays:
+                raise ValueError("it has no 'meta' entry")
+            meta = json.loads(str(arrays.pop("meta")))
+            _check_format(meta)
+            return cls._from_saved(arrays, meta)
+        except FileNotFoundError:
+            raise BenchmarkFileError(f"benchmark table {path} does not exist") from None
+        except (
+            OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile, zlib.error
+        ) as exc:
             raise BenchmarkFileError(f"cannot read benchmark table {path}: {exc}") from None
+
+    @classmethod
+    def _from_saved(cls, arrays: dict[str, np.ndarray], meta: dict) -> CellTable:
+        fixed = {name: arrays.pop(name) for name in _FIXED_ARRAYS}
+        return cls(
+            hash_words=fixed["module_hash"],
+            adjacency=fixed["adjacency"],
+            ops=fixed["ops"],
+            num_vertices=fixed["num_vertices"],
+            trainable_parameters=fixed["trainable_parameters"],
+            metrics=arrays,
+            epochs=tuple(meta["epochs"]),
+            num_repeats=int(meta["num_repeats"]),
+            meta=meta,
+        )
+
+
+def read_meta(folder: Path) -> dict:
+    """The meta data of a table folder, checked against its own checksum and the format."""
+    try:
+        meta = json.loads((folder / META_FILE).read_text())
+    except FileNotFoundError:
+        raise DamagedTableError(folder, f"{META_FILE} does not exist") from None
+    except (OSError, ValueError) as exc:
+        raise DamagedTableError(folder, f"{META_FILE} is unreadable ({exc})") from None
+    if not isinstance(meta, dict) or CHECKSUM_KEY not in meta:
+        raise DamagedTableError(folder, f"{META_FILE} has no checksum")
+    if meta[CHECKSUM_KEY] != _meta_checksum(meta):
+        raise DamagedTableError(folder, f"{META_FILE} does not match its checksum")
+    try:
+        _check_format(meta)
+    except ValueError as exc:
+        raise DamagedTableError(folder, f"{META_FILE} says {exc}") from None
+    return meta
+
+
+def _check_format(meta: dict) -> None:
+    if meta.get("format") != FORMAT_NAME or meta.get("version") != FORMAT_VERSION:
+        raise ValueError(
+            f"it has format {meta.get('format')!r} version {meta.get('version')!r}, "
+            f"expected {FORMAT_NAME!r} version {FORMAT_VERSION}"
+        )
+
+
+def _meta_checksum(meta: Mapping) -> int:
+    """CRC32C of the content of meta.json other than this checksum, whatever its layout."""
+    content = {key: value for key, value in meta.items() if key != CHECKSUM_KEY}
+    return crc32c.crc32c(json.dumps(content, sort_keys=True, separators=(",", ":")).encode())
+
+
+def _describe_array(array: np.ndarray) -> dict:
+    """What an array file must hold: dtype, shape and the CRC32C of the C-ordered bytes."""
+    return {
+        "dtype": array.dtype.str,
+        "shape": list(array.shape),
+        "crc32c": crc32c.crc32c(memoryview(array).cast("B")),
+    }
+
+
+def _open_array(folder: Path, name: str, expected: dict) -> np.ndarray:
+    """Memory-map `<name>.npy` of a folder and check it against its meta entry."""
+    file = f"{name}.npy"
+    try:
+        mapped = np.lib.format.open_memmap(folder / file, mode="r")
+    except FileNotFoundError:
+        raise DamagedTableError(folder, f"{file} does not exist") from None
+    except (OSError, ValueError, EOFError) as exc:
+        raise DamagedTableError(folder, f"{file} is unreadable ({exc})") from None
+    # A plain ndarray view of the map: np.memmap indexing is several times slower.
+    array = np.asarray(mapped)
+    if not array.flags.c_contiguous:
+        raise DamagedTableError(folder, f"{file} is stored in Fortran order, not C order")
+    found = _describe_array(array)
+    for key in ("dtype", "shape", "crc32c"):
+        if found[key] != expected[key]:
+            what = "checksum" if key == "crc32c" else key
+            raise DamagedTableError(
+                folder,
+                f"{file} does not match its {what} in {META_FILE} "
+                f"({found[key]}, expected {expected[key]})",
+            )
+    return array
+
+
+def _sync(handle: IO) -> None:
+    """Flush a file to the disk, so a renamed folder never holds a file still being written."""
+    handle.flush()
+    os.fsync(handle.fileno())
+
+
+def _replace_folder(staging: Path, path: Path) -> None:
+    """Move the complete folder `staging` to `path`, replacing any folder there.
+
+    Two renames, so a reader sees the old folder, none, or the new one, never a mix. When another
+    process moves its own new folder in between them, that one is kept.
+    """
+    old = Path(tempfile.mkdtemp(prefix=f"{path.name}.old-", dir=path.parent))
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            os.rename(path, old)  # replaces the empty folder `old`
+        try:
+            os.rename(staging, path)
+        except OSError:
+            if not path.is_dir():
+                raise
+            shutil.rmtree(staging, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    finally:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _unpack_adjacency(bits: np.ndarray, num_vertices: np.ndarray) -> np.ndarray:
