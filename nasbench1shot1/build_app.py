@@ -17,13 +17,29 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from nasbench1shot1.builder import BuildConfig, build, build_shard, export
+from nasbench1shot1.checks import check_fields, known_keys, typed
 from nasbench1shot1.config import CONFIG_DIR
 from nasbench1shot1.nasbench import NASBenchError
+
+#: The top-level keys of conf/build.yaml.
+BUILD_KEYS = ("space", "repeats", "seed", "cells", "limit", "loose_ends", "dataset", "data_root",
+              "data_seed", "network", "train", "folder", "shard", "num_shards", "workers",
+              "threads", "progress", "export")
+#: The types of the keys that say how the build runs, not what it builds.
+BUILD_JOB_TYPES = {"folder": str, "shard": int | None, "num_shards": int, "workers": int,
+                   "threads": int, "progress": bool, "export": str | None}
 
 
 def run_build(cfg: DictConfig) -> Path:
     """Build what `cfg` (conf/build.yaml) says; returns the file written last."""
     values = OmegaConf.to_container(cfg, resolve=True)
+    known_keys(values, BUILD_KEYS, "nb1s1-build")
+    for key, hint in BUILD_JOB_TYPES.items():
+        typed(key, values[key], hint)
+    check_fields("", {"space": values["space"], "repeats": values["repeats"],
+                      "seed": values["seed"], "cells": values["cells"], "limit": values["limit"],
+                      "loose_ends": values["loose_ends"], "data_seed": values["data_seed"],
+                      "data_root": values["data_root"]}, BuildConfig, allow_missing=True)
     build_cfg = BuildConfig(
         space=values["space"], repeats=values["repeats"], seed=values["seed"],
         cells=values["cells"], limit=values["limit"], loose_ends=values["loose_ends"],

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nasbench1shot1.checks import positive_int
+from nasbench1shot1.checks import check_fields, positive_int
 from nasbench1shot1.data.registry import DATASETS
 from nasbench1shot1.nasbench.proto import EvaluationData, ModelMetrics
 from nasbench1shot1.nasbench.tfrecord import BenchmarkRow, read_records, write_records, write_rows
@@ -57,7 +57,7 @@ class BuildConfig:
 
     def __post_init__(self) -> None:
         get_search_space(self.space)
-        positive_int("build repeats", self.repeats)
+        positive_int("repeats", self.repeats)
         if self.data not in DATASETS:
             raise ValueError(
                 f"unknown build data {self.data!r}, expected one of {', '.join(DATASETS)}"
@@ -69,13 +69,10 @@ class BuildConfig:
 
         # Complete and check the nested settings now, so build.json records every value.
         train = {key: value for key, value in self.train.items() if key != "seed"}
-        unknown = sorted(set(self.network) - set(NetworkConfig.__dataclass_fields__)) + sorted(
-            set(train) - set(TrainConfig.__dataclass_fields__)
-        )
-        if unknown:
-            raise ValueError(f"unknown build setting {unknown[0]!r}")
-        network = asdict(NetworkConfig(**self.network))
-        train = asdict(TrainConfig(**train))
+        network = asdict(NetworkConfig(**check_fields("network.", self.network, NetworkConfig,
+                                                      allow_missing=True)))
+        train = asdict(TrainConfig(**check_fields("train.", train, TrainConfig,
+                                                  allow_missing=True)))
         train.pop("seed")  # run r is trained with seed `seed + r`
         object.__setattr__(self, "network", network)
         object.__setattr__(self, "train", train)

@@ -3,7 +3,10 @@ reading of the keys every run config has (seed, benchmark)."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import types
+import typing
 from typing import Any
 
 
@@ -39,11 +42,19 @@ def plain_config(cfg: Any) -> dict:
     return dict(cfg)
 
 
+#: numpy's legacy seeding takes 32-bit seeds.
+MAX_SEED = 2**32 - 1
+
+
 def seed_of(cfg: dict, error: type[ValueError] = ValueError) -> int:
-    """The config's `seed` (default 0), a non-negative integer."""
-    seed = cfg.get("seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise error(f"seed must be a non-negative integer, got {seed!r}")
+    """The config's `seed` (default 0), an integer in [0, 2**32 - 1]."""
+    return seed_value("seed", cfg.get("seed", 0), error)
+
+
+def seed_value(key: str, seed: Any, error: type[ValueError] = ValueError) -> int:
+    """`seed` if it is an integer in [0, 2**32 - 1], else `error` naming `key`."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise error(f"{key} must be an integer in [0, {MAX_SEED}], got {seed!r}")
     return seed
 
 
@@ -55,3 +66,76 @@ def benchmark_of(cfg: dict, error: type[ValueError] = ValueError) -> str:
     if not where:
         raise error("benchmark.path is empty; give the NAS-Bench-101 file or 'embedded'")
     return str(where)
+
+
+def _type_name(hint: Any) -> str:
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string",
+             type(None): "null", list: "a list", tuple: "a list", dict: "a mapping"}
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        options = [_type_name(a) for a in args]
+        if type(None) in typing.get_args(hint):
+            options.append("null")
+        return " or ".join(options)
+    if typing.get_origin(hint) is typing.Literal:
+        return "one of " + ", ".join(map(str, typing.get_args(hint)))
+    return names.get(typing.get_origin(hint) or hint, getattr(hint, "__name__", str(hint)))
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    origin = typing.get_origin(hint)
+    if hint is Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, a) for a in typing.get_args(hint))
+    if origin is typing.Literal:
+        return value in typing.get_args(hint)
+    if origin in (list, tuple):
+        args = [a for a in typing.get_args(hint) if a is not Ellipsis]
+        return isinstance(value, (list, tuple)) and all(
+            _matches(v, args[0]) for v in value) if args else isinstance(value, (list, tuple))
+    if origin is dict or hint is dict:
+        return isinstance(value, dict)
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, hint)
+
+
+def typed(key: str, value: Any, hint: Any, error: type[ValueError] = ValueError) -> Any:
+    """`value` if it has the type `hint` (bool, int, float, str, X | None, list[X], Literal):
+    a string such as 'maybe' is never read as a bool, nor a float as an int."""
+    if not _matches(value, hint):
+        raise error(f"{key} must be {_type_name(hint)}, got {value!r}")
+    return float(value) if hint is float else value
+
+
+def check_fields(prefix: str, values: dict, cls: type, error: type[ValueError] = ValueError,
+                 allow_missing: bool = False) -> dict:
+    """The keys of a config section `values` checked against the fields of dataclass `cls`:
+    no unknown key, no missing one (unless `allow_missing`), each of its field's type."""
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(values) - set(names))
+    if unknown:
+        raise error(f"unknown key {prefix}{unknown[0]}, expected one of {', '.join(names)}")
+    if not allow_missing:
+        missing = [name for name in names if name not in values]
+        if missing:
+            raise error(f"the config lacks {prefix}{missing[0]}")
+    return {key: typed(f"{prefix}{key}", value, hints[key], error)
+            for key, value in values.items()}
+
+
+def known_keys(values: dict, allowed: typing.Iterable[str], app: str,
+               error: type[ValueError] = ValueError) -> None:
+    """Refuse top-level keys a config of `app` does not have (a `+key=value` typo)."""
+    unknown = sorted(set(values) - set(allowed))
+    if unknown:
+        raise error(f"unknown key {unknown[0]} for {app} (given as +{unknown[0]}=...?), expected "
+                    f"one of {', '.join(sorted(allowed))}")

@@ -58,8 +58,12 @@ def _benchmark_merge(args: argparse.Namespace) -> None:
 
 
 def _correlation(args: argparse.Namespace) -> None:
+    from nasbench1shot1.checks import positive_int, seed_value
     from nasbench1shot1.correlation import correlation
 
+    positive_int("--samples", args.samples)
+    positive_int("--batches", args.batches)
+    seed_value("--seed", args.seed)
     result = correlation(args.run_dir, None if args.all else args.samples, args.batches,
                          args.seed)
     def fmt(value: float | None) -> str:

@@ -7,17 +7,32 @@ is allowed, before any data is read or any network is built.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from nasbench1shot1.checks import benchmark_of, number_in, plain_config, positive_int, seed_of
+from nasbench1shot1 import threads as thread_policy
+from nasbench1shot1.checks import (
+    benchmark_of,
+    check_fields,
+    known_keys,
+    number_in,
+    plain_config,
+    positive_int,
+    seed_of,
+    typed,
+)
 from nasbench1shot1.data.registry import DATASETS
 from nasbench1shot1.spaces import list_spaces
 
 #: The conf/ folder of Hydra configs (every default value).
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "conf"
-DEVICES = ("auto", "cpu", "cuda")
+#: The top-level keys of a composed search config (conf/search.yaml and its groups).
+SEARCH_KEYS = ("search_space", "method", "data", "benchmark", "logger", "train", "supernet",
+               "seed", "device", "threads", "restart")
+#: Settings that do not change what a run computes, only how or where: a run may resume with
+#: other values of them.
+NOT_IDENTITY = ("device", "threads", "restart")
 
 
 class SettingsError(ValueError):
@@ -89,6 +104,8 @@ class DataSettings:
             raise SettingsError(
                 f"unknown data set {self.name!r}, expected one of {', '.join(DATASETS)}"
             )
+        _number("data.split_seed", self.split_seed, 0.0)
+        _number("data.crop_padding", self.crop_padding, 0.0)
 
 
 @dataclass(frozen=True)
@@ -116,11 +133,17 @@ class SearchSettings:
     supernet: SupernetSettings
     seed: int
     device: str
+    threads: int
+    restart: bool = False
 
     def as_dict(self) -> dict:
         out = asdict(self)
         out["method"] = {"name": self.method.name, **self.method.as_dict()}
         return out
+
+    def identity(self) -> dict:
+        """What must match to resume a run or to share its run dir."""
+        return {k: v for k, v in self.as_dict().items() if k not in NOT_IDENTITY}
 
 
 _METHOD_CHECKS = {
@@ -140,16 +163,50 @@ def _section(cfg: dict, key: str, cls: type) -> Any:
     values = cfg.get(key)
     if not isinstance(values, dict):
         raise SettingsError(f"the config has no {key} section")
-    names = [f.name for f in fields(cls)]
-    unknown = sorted(set(values) - set(names))
+    return cls(**check_fields(f"{key}.", values, cls, SettingsError))
+
+
+def _method_params(name: str, method: dict) -> dict:
+    """A method's settings, each of the type of its default in conf/method/<name>.yaml."""
+    expected = method_defaults(name)
+    unknown = sorted(set(method) - set(expected))
     if unknown:
         raise SettingsError(
-            f"unknown key {key}.{unknown[0]}, expected one of {', '.join(names)}"
-        )
-    missing = [name for name in names if name not in values]
+            f"unknown key method.{unknown[0]} for {name}, expected one of {', '.join(expected)}")
+    missing = sorted(set(expected) - set(method))
     if missing:
-        raise SettingsError(f"the config lacks {key}.{missing[0]}")
-    return cls(**values)
+        raise SettingsError(f"the config lacks method.{missing[0]} for {name}")
+    checked = {}
+    for key, value in method.items():
+        default = expected[key]
+        hint = Any if default is None else list[type(default[0])] if isinstance(
+            default, list) and default else type(default)
+        checked[key] = typed(f"method.{key}", value, hint, SettingsError)
+        if isinstance(default, list) and len(value) != len(default):
+            raise SettingsError(f"method.{key} must be a list of {len(default)} values, "
+                                f"got {value!r}")
+        if key in _METHOD_CHECKS:
+            _METHOD_CHECKS[key](value)
+    return checked
+
+
+def _device(value: Any) -> str:
+    device = str(value)
+    if device in ("auto", "cpu"):
+        return device
+    index = device[len("cuda:"):] if device.startswith("cuda:") else ""
+    if device != "cuda" and not index.isdigit():
+        raise SettingsError(f"unknown device {value!r}, expected auto, cpu, cuda or cuda:N")
+    import torch
+
+    if not torch.cuda.is_available():
+        raise SettingsError(f"device={device}, but this PyTorch sees no CUDA GPU (CUDA build: "
+                            f"{torch.version.cuda or 'no'}); use device=cpu or device=auto")
+    count = torch.cuda.device_count()
+    if index and int(index) >= count:
+        raise SettingsError(f"device={device}, but this machine has {count} CUDA GPU(s): "
+                            f"use cuda:0 to cuda:{count - 1}")
+    return device
 
 
 def settings_from(cfg: Any) -> SearchSettings:
@@ -157,6 +214,7 @@ def settings_from(cfg: Any) -> SearchSettings:
     if isinstance(cfg, SearchSettings):
         return cfg
     cfg = plain_config(cfg)
+    known_keys(cfg, SEARCH_KEYS, "nb1s1-search", SettingsError)
     number = cfg.get("search_space")
     if number not in list_spaces():
         raise SettingsError(
@@ -172,17 +230,7 @@ def settings_from(cfg: Any) -> SearchSettings:
             f"unknown method {name!r}, expected one of {', '.join(sorted(METHODS))}"
         )
     method.pop("batch_size", None)  # feeds train.batch_size through the config
-    expected = method_defaults(name)
-    unknown = sorted(set(method) - set(expected))
-    if unknown:
-        raise SettingsError(
-            f"unknown key method.{unknown[0]} for {name}, expected one of {', '.join(expected)}")
-    missing = sorted(set(expected) - set(method))
-    if missing:
-        raise SettingsError(f"the config lacks method.{missing[0]} for {name}")
-    for key, value in method.items():
-        if key in _METHOD_CHECKS:
-            _METHOD_CHECKS[key](value)
+    method = _method_params(name, method)
     if name == "gdas" and method.get("unrolled"):
         raise SettingsError("method.unrolled=true (second order) is for darts and pc_darts, "
                             "not gdas, whose architecture is sampled anew for every loss")
@@ -190,10 +238,13 @@ def settings_from(cfg: Any) -> SearchSettings:
         raise SettingsError(f"method.tau_min {method['tau_min']} exceeds method.tau_max "
                             f"{method['tau_max']}")
     where = benchmark_of(cfg, SettingsError)
-    device = cfg.get("device", "auto")
-    if device not in DEVICES and not str(device).startswith("cuda:"):
-        raise SettingsError(f"unknown device {device!r}, expected auto, cpu, cuda or cuda:N")
+    device = _device(cfg.get("device", "auto"))
     seed = seed_of(cfg, SettingsError)
+    try:
+        threads = thread_policy.resolve(cfg.get("threads", "auto"))
+    except ValueError as error:
+        raise SettingsError(str(error)) from None
+    restart = typed("restart", cfg.get("restart", False), bool, SettingsError)
     supernet = _section(cfg, "supernet", SupernetSettings)
     k = method.get("partial_channels", 1)
     if supernet.channels % k:
@@ -207,7 +258,9 @@ def settings_from(cfg: Any) -> SearchSettings:
         train=_section(cfg, "train", TrainSettings),
         supernet=supernet,
         seed=seed,
-        device=str(device),
+        device=device,
+        threads=threads,
+        restart=restart,
     )
 
 

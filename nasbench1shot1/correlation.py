@@ -19,7 +19,7 @@ import torch
 
 from nasbench1shot1.analysis.criteria import ranking_criteria
 from nasbench1shot1.config import settings_from
-from nasbench1shot1.search import CHECKPOINT_FILE, _batches, _Search
+from nasbench1shot1.search import CHECKPOINT_FILE, _batches, _Search, load_checkpoint
 from nasbench1shot1.spaces import cell_architectures
 
 
@@ -30,7 +30,7 @@ def correlation(run_dir: str | Path, samples: int | None = 100, batches: int = 4
     path = run_dir / CHECKPOINT_FILE
     if not path.is_file():
         raise ValueError(f"{run_dir} has no {CHECKPOINT_FILE}; is it the run dir of a search?")
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = load_checkpoint(path)
     search = _Search(settings_from(state["settings"]), run_dir, None, echo=False)
     search.model.load_state_dict(state["model"])
     search.method.load_state_dict(state["method"])

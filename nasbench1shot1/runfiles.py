@@ -1,12 +1,37 @@
-"""Files of a run dir written so that a crash never leaves half of one (result.json of the search
-and the black-box runs)."""
+"""Run dirs: who owns one, and files written so that a crash never leaves half of one.
+
+A run dir belongs to one run. `own_run_dir(run_dir, kind, identity)` takes an exclusive lock on
+`run.lock` for the life of the run (`fcntl.flock`: the kernel releases it when the process ends,
+even on kill -9), so a second start on the same dir is refused with the holder's pid, host and
+start time. Under the lock, `run.json` records the run's kind (search, blackbox, ...) and its
+settings identity when the dir is first used; any later run of another kind or with other
+settings is refused with one sentence, whatever other files the dir holds.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import json
 import os
+import socket
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+RUN_FILE = "run.json"
+LOCK_FILE = "run.lock"
+#: Files any of this project's runs leave in its run dir: a dir that holds one of them but no
+#: run.json was made by another run (or an older version) and is not taken over.
+RUN_OUTPUTS = ("result.json", "metrics.jsonl", "checkpoint.pt", "trajectory.jsonl",
+               "incumbent.json", "results.json")
+
+
+class RunDirError(ValueError):
+    """A run dir that belongs to another run, or is in use."""
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -14,3 +39,109 @@ def write_json(path: Path, data: Any) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(data, indent=1))
     os.replace(tmp, path)
+
+
+def identity_hash(identity: dict) -> str:
+    """A short fingerprint of a run's settings identity (canonical JSON, SHA-256)."""
+    text = json.dumps(identity, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _flat(values: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(values, dict):
+        return {prefix: values}
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        out.update(_flat(value, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
+def _first_difference(mine: dict, theirs: dict) -> str:
+    a, b = _flat(mine), _flat(theirs)
+    for key in sorted(set(a) | set(b)):
+        if a.get(key, "<unset>") != b.get(key, "<unset>"):
+            return f"{key}={a.get(key, '<unset>')!r} here, {b.get(key, '<unset>')!r} there"
+    return "their fingerprints differ"
+
+
+def _lock(run_dir: Path) -> int:
+    fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        try:
+            holder = json.loads(os.pread(fd, 4096, 0).decode() or "{}")
+        except ValueError:
+            holder = {}
+        os.close(fd)
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(holder["started"])) \
+            if isinstance(holder.get("started"), (int, float)) else "?"
+        raise RunDirError(
+            f"{run_dir} is in use by another run (pid {holder.get('pid', '?')} on "
+            f"{holder.get('host', '?')}, started {since}); wait for it to end or use another "
+            "run dir (hydra.run.dir=...)") from None
+    holder = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time(),
+              "command": " ".join(sys.argv)}
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps(holder).encode(), 0)
+    return fd
+
+
+def _check_owner(run_dir: Path, kind: str, identity: dict) -> None:
+    path = run_dir / RUN_FILE
+    if not path.exists():
+        present = [name for name in RUN_OUTPUTS if (run_dir / name).exists()]
+        if present:
+            raise RunDirError(
+                f"{run_dir} holds {present[0]} of another run but no {RUN_FILE}, so it is not "
+                "taken over; use another run dir (hydra.run.dir=...)")
+        write_json(path, {"kind": kind, "identity": identity_hash(identity),
+                          "settings": identity, "created": time.time()})
+        return
+    try:
+        owner = json.loads(path.read_text())
+        their_kind, their_hash = owner["kind"], owner["identity"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise RunDirError(f"{path} is unreadable, so the owner of {run_dir} is unknown; use "
+                          "another run dir (hydra.run.dir=...)") from None
+    if their_kind != kind:
+        raise RunDirError(f"{run_dir} is the run dir of a {their_kind} run; a {kind} run needs "
+                          "a run dir of its own (hydra.run.dir=...)")
+    if their_hash != identity_hash(identity):
+        raise RunDirError(
+            f"{run_dir} belongs to a {kind} run with other settings "
+            f"({_first_difference(identity, owner.get('settings') or {})}); use another run "
+            "dir (hydra.run.dir=...) or the same settings")
+
+
+@contextlib.contextmanager
+def own_run_dir(run_dir: Path, kind: str, identity: dict) -> Iterator[Path]:
+    """Hold `run_dir` for one run of `kind` with settings `identity`; see the module docstring.
+
+    Raises RunDirError when another process holds the dir or it belongs to another run.
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fd = _lock(run_dir)
+    try:
+        _check_owner(run_dir, kind, identity)
+        yield run_dir
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def move_aside(run_dir: Path, names: tuple[str, ...], why: str) -> Path | None:
+    """Move the files `names` of `run_dir` into a new `discarded-N/` folder (never deleted);
+    returns that folder, or None when none of the files exists."""
+    present = [name for name in names if (run_dir / name).exists()]
+    if not present:
+        return None
+    n = 1
+    while (run_dir / f"discarded-{n}").exists():
+        n += 1
+    folder = run_dir / f"discarded-{n}"
+    folder.mkdir()
+    for name in present:
+        os.replace(run_dir / name, folder / name)
+    (folder / "why.txt").write_text(why + "\n")
+    return folder

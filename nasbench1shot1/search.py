@@ -8,6 +8,11 @@ repeats), its test regret, the learning rate, method extras (GDAS's temperature)
 Records go to `metrics.jsonl` in the run dir (one JSON line per epoch), the end to `result.json`.
 A checkpoint is written after every epoch; running again in the same run dir resumes from it.
 A loss that turns NaN ends the run with status `diverged`.
+
+The run holds its run dir for its whole life (`runfiles.own_run_dir`): one run at a time, and
+only a search with the same settings. Checkpoints hold tensors, numbers, strings and lists only
+and load with `torch.load(weights_only=True)`, so a crafted checkpoint cannot run code; one that
+cannot be loaded stops the run with one sentence (`restart=true` moves it aside and starts over).
 """
 
 from __future__ import annotations
@@ -24,16 +29,20 @@ from typing import Any
 import numpy as np
 import torch
 
-from nasbench1shot1.config import SearchSettings, settings_from
+from nasbench1shot1 import threads as thread_policy
+from nasbench1shot1.config import SearchSettings, SettingsError, settings_from
 from nasbench1shot1.data import augment_batch
 from nasbench1shot1.methods import Batch, get_method
 from nasbench1shot1.models.supernet import Supernet, SupernetConfig
-from nasbench1shot1.runfiles import write_json
+from nasbench1shot1.runfiles import move_aside, own_run_dir, write_json
 from nasbench1shot1.spaces import get_search_space, optimum
 
 METRICS_FILE = "metrics.jsonl"
 RESULT_FILE = "result.json"
 CHECKPOINT_FILE = "checkpoint.pt"
+#: The checkpoint layout; a checkpoint of another layout is refused, not guessed at.
+CHECKPOINT_FORMAT = 2
+KIND = "search"
 
 
 @dataclass
@@ -74,8 +83,13 @@ def _batches(images: torch.Tensor, labels: torch.Tensor, size: int,
 
 
 def _rng_state() -> dict:
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
-             "python": random.getstate()}
+    """Every RNG state as tensors, numbers and lists (what `weights_only` loading accepts)."""
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    version, internal, gauss_next = random.getstate()
+    state = {"torch": torch.get_rng_state(),
+             "numpy": {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)),
+                       "pos": int(pos), "has_gauss": int(has_gauss), "gauss": float(gauss)},
+             "python": [version, list(internal), gauss_next]}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -83,15 +97,38 @@ def _rng_state() -> dict:
 
 def _set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
+    n = state["numpy"]
+    np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"],
+                         n["has_gauss"], n["gauss"]))
+    version, internal, gauss_next = state["python"]
+    random.setstate((version, tuple(internal), gauss_next))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _identity(settings: dict) -> dict:
-    """What must match to resume a run: everything but the device it runs on."""
-    return {k: v for k, v in settings.items() if k != "device"}
+class CheckpointError(SettingsError):
+    """A checkpoint that cannot be loaded (damaged, crafted, or of another format)."""
+
+
+def load_checkpoint(path: Path) -> dict:
+    """A checkpoint loaded without running code from it (`weights_only=True`), or one
+    sentence naming the file and what to do."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)  # RNG states on CPU
+    except Exception as error:  # noqa: BLE001 - any failure of an unreadable file
+        reason = str(error).strip().splitlines()[0][:120] if str(error).strip() \
+            else type(error).__name__
+        raise CheckpointError(
+            f"{path} cannot be loaded as a checkpoint (damaged, not written by this version of "
+            f"nasbench1shot1, or holding more than tensors and numbers: {reason}); start over "
+            "with restart=true (the file is moved aside, not deleted) or keep it and use "
+            "another run dir") from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(
+            f"{path} is not a checkpoint of format {CHECKPOINT_FORMAT} (written by another "
+            "version of nasbench1shot1); start over with restart=true (the file is moved "
+            "aside, not deleted) or keep it and use another run dir")
+    return state
 
 
 def run(cfg: Any, run_dir: str | os.PathLike | None = None, tracker=None,
@@ -103,8 +140,8 @@ def run(cfg: Any, run_dir: str | os.PathLike | None = None, tracker=None,
     """
     settings = settings_from(cfg)
     run_dir = Path(run_dir or ".").resolve()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    return _Search(settings, run_dir, tracker, echo).run()
+    with own_run_dir(run_dir, KIND, settings.identity()):
+        return _Search(settings, run_dir, tracker, echo).run()
 
 
 class _Search:
@@ -113,6 +150,7 @@ class _Search:
         from nasbench1shot1.embedded import open_benchmark
 
         self.s = s
+        thread_policy.apply(s.threads)
         self.run_dir = run_dir
         self.tracker = tracker
         self.echo = echo
@@ -136,6 +174,12 @@ class _Search:
             images = torch.cat([images, data.valid.images])
             labels = torch.cat([labels, data.valid.labels])
         half = int(len(labels) * s.train.train_portion)
+        if not 0 < half < len(labels):
+            raise SettingsError(
+                f"train.train_portion={s.train.train_portion} leaves {half} of the "
+                f"{len(labels)} training images of {s.data.name} to the weights and "
+                f"{len(labels) - half} to the architecture; each half needs at least one, so "
+                f"it must lie in [{1 / len(labels):.4g}, {1 - 1 / len(labels):.4g}]")
         self.weights_half = (images[:half], labels[:half])
         self.arch_half = (images[half:], labels[half:])
         self.data = data
@@ -166,11 +210,12 @@ class _Search:
 
     def _save(self, epoch: int) -> None:
         state = {
-            "epoch": epoch, "model": self.model.state_dict(),
+            "format": CHECKPOINT_FORMAT, "epoch": epoch, "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
             "method": self.method.state_dict(), "generator": self.generator.get_state(),
-            "rng": _rng_state(), "history": self.history, "elapsed": self.elapsed,
-            "settings": self.s.as_dict(),
+            "rng": _rng_state(), "elapsed": self.elapsed, "settings": self.s.as_dict(),
+            # the records are JSON by construction: this keeps numpy scalars out
+            "history": json.loads(json.dumps(self.history)),
         }
         tmp = self.run_dir / (CHECKPOINT_FILE + ".tmp")
         torch.save(state, tmp)
@@ -178,12 +223,19 @@ class _Search:
 
     def _resume(self) -> None:
         path = self.run_dir / CHECKPOINT_FILE
+        if self.s.restart:
+            moved = move_aside(self.run_dir, (CHECKPOINT_FILE, METRICS_FILE, RESULT_FILE,
+                                              "wandb_id.txt"),
+                               "restart=true: the run started over")
+            if moved is not None and self.echo:
+                print(f"restart=true: the earlier files are in {moved}", flush=True)
         if not path.exists():
             (self.run_dir / METRICS_FILE).unlink(missing_ok=True)
             return
-        state = torch.load(path, map_location="cpu", weights_only=False)  # RNG states stay on CPU
-        if _identity(state["settings"]) != _identity(self.s.as_dict()):
-            raise ValueError(
+        state = load_checkpoint(path)
+        theirs = {k: v for k, v in state["settings"].items() if k in self.s.identity()}
+        if theirs != self.s.identity():
+            raise SettingsError(
                 f"{self.run_dir} holds a checkpoint of a run with other settings; use a new "
                 "run dir (hydra.run.dir=...) or the same settings to resume"
             )

@@ -9,12 +9,14 @@ Every default is in conf/ (conf/search.yaml and its groups).
 
 from __future__ import annotations
 
+import os
 import sys
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
+from nasbench1shot1 import threads as thread_policy
 from nasbench1shot1.config import CONFIG_DIR
 from nasbench1shot1.nasbench import NASBenchError
 
@@ -24,6 +26,10 @@ def main(cfg: DictConfig) -> float | None:
     from nasbench1shot1.search import run
     from nasbench1shot1.tracking import make_tracker
 
+    if cfg.get("threads") == "auto" and not os.environ.get("OMP_NUM_THREADS"):
+        # jobs a launcher runs side by side share the cores
+        jobs = HydraConfig.get().launcher.get("n_jobs") or 1
+        cfg.threads = thread_policy.share(thread_policy.available_cores() if jobs < 0 else jobs)
     try:
         tracker = make_tracker(OmegaConf.to_container(cfg.logger, resolve=True))
         result = run(cfg, run_dir=HydraConfig.get().runtime.output_dir, tracker=tracker)

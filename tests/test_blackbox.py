@@ -233,7 +233,7 @@ def test_a_finished_run_is_not_run_again_and_other_settings_are_refused(tmp_path
     first = run(config("trials=30"), tmp_path, echo=False)
     again = run(config("trials=30"), tmp_path, echo=False)
     assert again.history == first.history and again.wall_time == first.wall_time
-    with pytest.raises(ValueError, match="holds the result of a run with other settings"):
+    with pytest.raises(ValueError, match=r"a blackbox run with other settings \(trials=31"):
         run(config("trials=31"), tmp_path, echo=False)
 
 

@@ -77,11 +77,21 @@ def test_a_cell_retrained_with_the_conf_settings_gives_the_stored_run(embedded, 
                             NetworkConfig(**build.network))
     finally:
         torch.set_num_threads(threads)
-    stored = embedded.query_all(spec, epochs=embedded.epochs[0])["runs"][0]
+    answer = embedded.query_all(spec, epochs=embedded.epochs[0])
+    runs = answer["runs"]
     assert result.module_hash == key
-    assert result.final.test_accuracy == stored["test_accuracy"]
-    assert result.final.validation_accuracy == stored["validation_accuracy"]
-    assert asdict(result.final)["train_accuracy"] == stored["train_accuracy"]
+    assert result.trainable_parameters == answer["trainable_parameters"]
+    # Bit-equality holds only on the CPU that built the file: other CPUs of the same kind run
+    # other SIMD kernels, whose rounding moves a 5-epoch SGD run by a few images (2 of 400 test
+    # images seen). A wrong recipe (seed, learning rate, network, data split) moves it by the
+    # spread between the seeds of this cell (71 of 400 test images). So: within 10 images of
+    # the stored run of seed 0, and nearer to it than to the runs of the other seeds.
+    retrained = asdict(result.final)
+    for metric, images in (("train_accuracy", 1000), ("validation_accuracy", 397),
+                           ("test_accuracy", 400)):
+        gaps = [abs(retrained[metric] - run[metric]) for run in runs]
+        assert gaps[0] <= 10 / images, (metric, retrained[metric], runs[0][metric])
+        assert gaps[0] < min(gaps[1:]), (metric, retrained[metric], [r[metric] for r in runs])
 
 
 def test_nb1s1_benchmark_info_on_the_shipped_file(capsys):

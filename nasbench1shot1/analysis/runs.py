@@ -7,7 +7,8 @@ A path may be one run dir or a folder holding many (searched recursively):
 - a BOHB run: `incumbent.json` (nb1s1-hpo); the searches it ran (each with the `worker.json` of
   the worker that ran it) are part of it and are not read as search runs of their own;
 - a correlation study: `correlation.json` in a search run dir (nb1s1 correlation).
-Nothing is re-run; a file that cannot be read is reported with the reason and left out.
+Nothing is re-run; a file that cannot be read is reported with the reason and left out, and so
+is a run whose metrics repeat or skip an epoch (or a trial).
 """
 
 from __future__ import annotations
@@ -83,9 +84,22 @@ def _floats(values) -> np.ndarray:
     return np.array([np.nan if v is None else v for v in values], dtype=float)
 
 
+def _counted(path: Path, records: list[dict], key: str) -> None:
+    """Refuse records whose `key` (epoch, trial) is not exactly 1, 2, ..., n: a repeat or a gap
+    means two runs wrote into one run dir, or a run lost records."""
+    for expected, record in enumerate(records, start=1):
+        value = record.get(key)
+        if value != expected:
+            what = "repeats" if isinstance(value, int) and value < expected else "skips"
+            raise ValueError(f"{path.name} {what} {key} {min(expected, value or expected)} "
+                             f"(line {expected} holds {key} {value!r}): two runs wrote into "
+                             "this run dir, or records were lost")
+
+
 def _search(folder: Path) -> SearchRun:
     result = json.loads((folder / "result.json").read_text())
     records = _lines(folder / "metrics.jsonl")
+    _counted(folder / "metrics.jsonl", records, "epoch")
     return SearchRun(folder, result["method"], int(result["search_space"]), int(result["seed"]),
                      result.get("status", "?"),
                      np.array([r["epoch"] for r in records], dtype=int),
@@ -96,6 +110,7 @@ def _search(folder: Path) -> SearchRun:
 def _blackbox(folder: Path) -> BlackboxRun:
     result = json.loads((folder / "result.json").read_text())
     records = _lines(folder / "trajectory.jsonl")
+    _counted(folder / "trajectory.jsonl", records, "trial")
     return BlackboxRun(folder, result["optimizer"], int(result["search_space"]),
                        int(result["seed"]),
                        _floats(r["simulated_time"] for r in records),

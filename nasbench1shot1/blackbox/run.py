@@ -5,7 +5,9 @@ dir as it grows (one JSON line per query, see `TabularObjective.evaluate`), the 
 `result.json` (settings, the final incumbent and its test regret, queries, simulated time, the
 space's optimum). A run dir that already holds a finished run with the same settings is not run
 again: its result is returned. An interrupted run starts over (a black-box run on a table takes
-seconds to minutes, and given its seed it makes the same queries again).
+seconds to minutes, and given its seed it makes the same queries again). The run holds its run
+dir for its whole life and only a black-box run with the same settings may use it
+(`runfiles.own_run_dir`).
 """
 
 from __future__ import annotations
@@ -20,13 +22,27 @@ from typing import Any
 
 from nasbench1shot1.blackbox.base import get_optimizer
 from nasbench1shot1.blackbox.objective import SELECTION_METRICS, BudgetExhausted, TabularObjective
-from nasbench1shot1.checks import benchmark_of, number_in, plain_config, positive_int, seed_of
-from nasbench1shot1.runfiles import write_json
+from nasbench1shot1.checks import (
+    benchmark_of,
+    known_keys,
+    number_in,
+    plain_config,
+    positive_int,
+    seed_of,
+    typed,
+)
+from nasbench1shot1.runfiles import own_run_dir, write_json
 from nasbench1shot1.spaces import get_search_space
 
 TRAJECTORY_FILE = "trajectory.jsonl"
 RESULT_FILE = "result.json"
 KIND = "blackbox"
+#: The top-level keys of a composed black-box config (conf/blackbox.yaml and its groups).
+BLACKBOX_KEYS = ("optimizer", "benchmark", "logger", "search_space", "seed", "trials",
+                 "time_budget", "selection_metric")
+#: The most queries of one run: each writes a line of about 400 bytes to trajectory.jsonl (and a
+#: step to W&B), so a million is about 0.4 GB; more is a typo, not a study.
+MAX_TRIALS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -49,17 +65,20 @@ class BlackboxSettings:
 def settings_from(cfg: Any) -> BlackboxSettings:
     """Check a composed config (or a dict of the same shape); one sentence on bad values."""
     cfg = plain_config(cfg)
+    known_keys(cfg, BLACKBOX_KEYS, "nb1s1-blackbox")
     optimizer = dict(cfg.get("optimizer") or {})
     name = optimizer.pop("name", None)
     params = get_optimizer(name).check_params(optimizer)
-    space = get_search_space(cfg.get("search_space", 1)).number
+    space = get_search_space(typed("search_space", cfg.get("search_space", 1), int)).number
     seed = seed_of(cfg)
     trials = cfg.get("trials")
     time_budget = cfg.get("time_budget")
     if trials is None and time_budget is None:
         raise ValueError("trials and time_budget are both null; set at least one budget")
-    if trials is not None:
-        positive_int("trials", trials)
+    if trials is not None and positive_int("trials", trials) > MAX_TRIALS:
+        raise ValueError(f"trials={trials} is more than the {MAX_TRIALS:,} queries one run may "
+                         "make (each is a line of trajectory.jsonl); use at most that, or a "
+                         "time_budget")
     if time_budget is not None:
         time_budget = number_in("time_budget", time_budget, 0.0, None, low_open=True)
     metric = cfg.get("selection_metric", "validation_accuracy")
@@ -119,11 +138,15 @@ def _finished(run_dir: Path, settings: BlackboxSettings) -> BlackboxResult | Non
 def run(cfg: Any, run_dir: str | os.PathLike | None = None, tracker=None,
         echo: bool = True) -> BlackboxResult:
     """Run one black-box optimization as `cfg` says; see the module docstring."""
-    from nasbench1shot1.embedded import open_benchmark
-
     settings = settings_from(cfg)
     run_dir = Path(run_dir or ".").resolve()
-    run_dir.mkdir(parents=True, exist_ok=True)
+    with own_run_dir(run_dir, KIND, settings.as_dict()):
+        return _run(settings, run_dir, tracker, echo)
+
+
+def _run(settings: BlackboxSettings, run_dir: Path, tracker, echo: bool) -> BlackboxResult:
+    from nasbench1shot1.embedded import open_benchmark
+
     done = _finished(run_dir, settings)
     if done is not None:
         if echo:
@@ -155,7 +178,8 @@ def run(cfg: Any, run_dir: str | os.PathLike | None = None, tracker=None,
     started = time.perf_counter()
     objective = TabularObjective(space, benchmark, seed=settings.seed,
                                  selection_metric=settings.selection_metric,
-                                 trials=settings.trials, time_budget=settings.time_budget,
+                                 trials=settings.trials or MAX_TRIALS,  # a time budget too
+                                 time_budget=settings.time_budget,
                                  on_record=record)
     try:
         with contextlib.suppress(BudgetExhausted):  # the normal end of every optimizer

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from nasbench1shot1.methods.base import Batch, OneShotMethod, register
+from nasbench1shot1.spaces import Architecture
 
 
 @register("random_ws")
@@ -55,12 +56,15 @@ class RandomWS(OneShotMethod):
         return self.best
 
     def state_dict(self) -> dict:
-        return {"rng": self.rng.bit_generator.state, "best": self.best,
+        best = {"ops": list(self.best.ops), "parents": [list(p) for p in self.best.parents]}
+        return {"rng": self.rng.bit_generator.state, "best": best,
                 "best_accuracy": self.best_accuracy}
 
     def load_state_dict(self, state: dict) -> None:
         self.rng.bit_generator.state = state["rng"]
-        self.best, self.best_accuracy = state["best"], state["best_accuracy"]
+        best = state["best"]
+        self.best = Architecture(tuple(best["ops"]), tuple(tuple(p) for p in best["parents"]))
+        self.best_accuracy = state["best_accuracy"]
 
     def arch_summary(self) -> dict:
         return {"best_sampled": {"ops": list(self.best.ops),
