@@ -3,6 +3,7 @@ partial table from `../shared/data` (tests using it skip when it is absent)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,18 @@ from nasbench1shot1.nasbench import CONV1X1, CONV3X3, INPUT, MAXPOOL3X3, OUTPUT,
 from nasbench1shot1.nasbench.proto import EvaluationData, ModelMetrics
 from nasbench1shot1.nasbench.spec import ModelSpec
 from nasbench1shot1.nasbench.tfrecord import BenchmarkRow, write_rows
+
+# The thread policy of the tests: one thread per process (the suite's subprocesses inherit it),
+# so a loaded 2-core machine neither slows them by spinning threads nor changes their numbers.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    import torch
+
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 PARTIAL_TABLE = SHARED_DATA / "nasbench101" / "nb101_partial.npz"

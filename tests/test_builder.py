@@ -114,7 +114,7 @@ def test_a_folder_of_another_build_is_refused(tmp_path: Path):
 def test_bad_build_settings_are_named():
     with pytest.raises(ValueError, match="is not a cell of search space 1"):
         builder_module.build_cells(BuildConfig(cells=("0" * 32,)))
-    with pytest.raises(ValueError, match="unknown build setting 'stem'"):
+    with pytest.raises(ValueError, match="unknown key network.stem, expected one of stem_chan"):
         BuildConfig(network={"stem": 3})
     with pytest.raises(ValueError, match="unknown build data 'mnist', expected one of digits"):
         BuildConfig(data="mnist")

@@ -1,0 +1,47 @@
+"""The thread policy: `threads=auto` takes OMP_NUM_THREADS or a share of the cores, the count a
+run used is in its settings, and a run may resume with another count."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+from nasbench1shot1 import threads
+from nasbench1shot1.search import run
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+QUICK = ["train.epochs=1", "logger=none", "supernet.channels=4", "supernet.num_cells=3",
+         "device=cpu"]
+
+
+def config(*overrides: str):
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
+        return compose("search", overrides=list(overrides))
+
+
+def test_auto_takes_omp_num_threads_else_a_share_of_the_cores(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert threads.resolve("auto") == 3
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    monkeypatch.setattr(threads, "available_cores", lambda: 16)
+    assert threads.resolve("auto") == 16
+    assert threads.resolve("auto", processes=4) == 4
+    assert threads.resolve("auto", processes=64) == 1
+    assert threads.resolve(5) == 5
+    assert threads.child_env(2)["OMP_NUM_THREADS"] == "2"
+
+
+def test_a_run_uses_and_records_its_thread_count_and_resumes_with_another(tmp_path: Path):
+    before = torch.get_num_threads()
+    try:
+        first = run(config(*QUICK, "threads=2"), tmp_path, echo=False)
+        assert torch.get_num_threads() == 2
+        settings = json.loads((tmp_path / "result.json").read_text())["settings"]
+        assert settings["threads"] == 2
+        again = run(config(*QUICK, "threads=1"), tmp_path, echo=False)
+        assert torch.get_num_threads() == 1
+        assert again.final_cell == first.final_cell and again.epochs_done == 1
+    finally:
+        torch.set_num_threads(before)
