@@ -1,19 +1,25 @@
 """A BOHB run: name server, master and workers, results, warm start, incumbent, figure.
 
-`run_bohb(settings, run_dir)` starts a Pyro4 name server (127.0.0.1 by default), `workers` local
-worker processes and the BOHB master; results are logged into `run_dir` by HpBandSter's
-`json_result_logger` (configs.json, results.json). Results already in `run_dir`, or in
-`previous_run`, warm-start the new run (earlier results are moved to `run_dir/previous-N/`, never
-overwritten). At the end: `incumbent.json` (the incumbent, its loss and test regret, the
-trajectory of the incumbent's test regret against the budget used so far) and
-`incumbent_regret.png`. `run_worker(settings, run_dir)` is a worker alone that joins a name
-server, so one command runs BOHB across the nodes of a cluster.
+`run_bohb(settings, run_dir)` makes the run's secret, starts a Pyro4 name server (127.0.0.1 by
+default), `workers` local worker processes and the BOHB master; every Pyro4 message of the run is
+signed with the secret, and a caller without it is refused (`nasbench1shot1.pyro_security`). The
+name server's address, the run id and the secret go to `run_dir/nameserver.json`, readable by its
+owner only. Results are logged into `run_dir` by HpBandSter's `json_result_logger` (configs.json,
+results.json). Results already in `run_dir`, or in `previous_run`, warm-start the new run: the
+merged data is written to `run_dir/warmstart/` first, and only then are the earlier files moved to
+`run_dir/previous-N/` (copied, then removed), so a warm start that fails leaves every file as it
+was; a job whose worker died has no loss and is left out. At the end: `incumbent.json` (the
+incumbent, its loss and test regret, the trajectory of the incumbent's test regret against the
+budget used so far) and `incumbent_regret.png`. `run_worker(settings, run_dir)` is a worker alone
+that joins a name server with the secret from `secret_file`, so one command runs BOHB across the
+nodes of a cluster; it exits when its master's name server stops answering.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -25,11 +31,29 @@ from pathlib import Path
 import numpy as np
 
 from hpo.configspaces import SETTINGS, defaults_of, method_configspace
-from hpo.worker import SearchWorker, compose_search
+from hpo.worker import SearchWorker, compose_search, watch_master
+from nasbench1shot1 import threads as thread_policy
 from nasbench1shot1.checks import positive_int
+from nasbench1shot1.pyro_security import (
+    keyed,
+    new_secret,
+    ping_name_server,
+    read_secret,
+    write_private_json,
+)
+from nasbench1shot1.runfiles import own_run_dir
 from nasbench1shot1.serialization import install, plain
 
 install()
+
+RESULT_FILES = ("configs.json", "results.json")
+
+
+KIND = "bohb"
+#: The settings that define a BOHB run; the others (iterations, workers, addresses, logger) may
+#: change when the run is started again to warm-start from its results.
+IDENTITY = ("method", "search_space", "setting", "seed", "eta", "min_budget", "max_budget",
+            "search_overrides")
 
 
 @dataclass(frozen=True)
@@ -50,6 +74,8 @@ class HpoSettings:
     port: int = 0
     run_id: str | None = None
     worker_only: bool = False
+    secret_file: str | None = None
+    master_timeout: float = 15.0
     previous_run: str | None = None
     logger: dict = field(default_factory=lambda: {"kind": "none"})
 
@@ -66,9 +92,17 @@ class HpoSettings:
         if self.min_budget > self.max_budget:
             raise ValueError(f"hpo.min_budget {self.min_budget} exceeds hpo.max_budget "
                              f"{self.max_budget}")
-        if self.worker_only and (not self.run_id or not self.port):
-            raise ValueError("a worker alone (hpo.worker_only=true) needs hpo.run_id and "
-                             "hpo.port of the master's name server (see its nameserver.json)")
+        if self.worker_only and (not self.run_id or not self.port or not self.secret_file):
+            raise ValueError("a worker alone (hpo.worker_only=true) needs hpo.run_id, hpo.port "
+                             "and hpo.secret_file, the path of the master's nameserver.json")
+        if (isinstance(self.master_timeout, bool)
+                or not isinstance(self.master_timeout, (int, float)) or self.master_timeout <= 0):
+            raise ValueError(f"hpo.master_timeout must be a positive number of seconds, got "
+                             f"{self.master_timeout!r}")
+
+    def identity(self) -> dict:
+        """What a warm start of the same run dir must share (more iterations may follow)."""
+        return {key: getattr(self, key) for key in IDENTITY}
 
     def base_overrides(self) -> list[str]:
         return [f"method={self.method}", f"search_space={self.search_space}",
@@ -86,13 +120,28 @@ def _configspace(s: HpoSettings):
     return method_configspace(s.method, s.setting, defaults, seed=s.seed)
 
 
-def run_worker(s: HpoSettings, run_dir: str | Path, background: bool = False) -> SearchWorker:
-    """A worker that joins the name server at s.host:s.port for run s.run_id."""
+def run_worker(s: HpoSettings, run_dir: str | Path) -> SearchWorker:
+    """A worker process that joins the name server at s.host:s.port for run s.run_id, with the
+    secret in s.secret_file; it ends when the master shuts it down or is gone."""
+    import Pyro4.errors
+
     worker = SearchWorker(
         s.base_overrides(), run_dir, logger_cfg=s.logger, run_id=s.run_id,
         nameserver=s.host, nameserver_port=s.port, id=f"{os.uname().nodename}-{os.getpid()}",
     )
-    worker.run(background=background)
+    with keyed(read_secret(s.secret_file)):
+        try:
+            ping_name_server(s.host, s.port, s.master_timeout)
+        except Pyro4.errors.PyroError as error:
+            raise OSError(f"the master's name server at {s.host}:{s.port} did not take this "
+                          f"worker ({error}); check hpo.host and hpo.port, and that "
+                          f"hpo.secret_file={s.secret_file} is the master's current "
+                          "nameserver.json") from None
+        stop = watch_master(s.host, s.port, s.master_timeout)
+        try:
+            worker.run()
+        finally:
+            stop.set()
     return worker
 
 
@@ -105,8 +154,7 @@ def _spawn_worker(s: HpoSettings, run_dir: Path) -> subprocess.Popen:
             "run_worker(HpoSettings(**s), a['run_dir'])")
     log = (run_dir / "workers.log").open("a")
     # local workers share the machine's cores instead of each taking all of them
-    threads = str(max(1, (os.cpu_count() or 1) // max(1, s.workers)))
-    env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+    env = thread_policy.child_env(thread_policy.share(s.workers))
     return subprocess.Popen([sys.executable, "-c", code, args], stdout=log, stderr=log, env=env)
 
 
@@ -115,47 +163,103 @@ def _has_results(folder: Path) -> bool:
     return path.is_file() and path.stat().st_size > 0
 
 
+def _entries(path: Path, kind: str) -> list[list]:
+    """The lines of HpBandSter's configs.json (kind "configuration") or results.json ("result");
+    one sentence naming the file and line when a line is not such an entry."""
+    widths = (5,) if kind == "result" else (2, 3)
+    entries = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        try:
+            entry = json.loads(line)
+            why = None
+            if not (isinstance(entry, list) and len(entry) in widths
+                    and isinstance(entry[0], list) and len(entry[0]) == 3
+                    and all(isinstance(x, int) for x in entry[0])):
+                why = "not a list that starts with a configuration id"
+            elif kind == "result" and not (entry[3] is None or isinstance(entry[3], dict)):
+                why = "its result is neither null nor a dict"
+        except ValueError as error:
+            why = str(error)
+        if why:
+            raise ValueError(f"cannot warm-start: line {number} of {path} is not a HpBandSter "
+                             f"{kind} ({why}); repair or delete that line")
+        entries.append(entry)
+    return entries
+
+
+def _merge(folders: list[Path]) -> tuple[list[list], list[list]]:
+    """The configurations and results of earlier runs, with the configuration ids of each run
+    shifted to iterations of their own so that runs never collide. A job without a loss (its
+    worker died: HpBandSter records no result) is left out, and so is a configuration left
+    without results."""
+    configs, results, offset = [], [], 0
+    for folder in folders:
+        shift, finished = offset, set()
+        own = _entries(folder / "configs.json", "configuration")
+        known = {tuple(e[0]) for e in own}
+        for number, entry in enumerate(_entries(folder / "results.json", "result"), 1):
+            if tuple(entry[0]) not in known:
+                raise ValueError(f"cannot warm-start: line {number} of {folder / 'results.json'} "
+                                 f"is a result of configuration {entry[0]}, which "
+                                 f"{folder / 'configs.json'} lacks; repair or delete that line")
+            if entry[3] is not None and entry[3].get("loss") is not None:
+                finished.add(tuple(entry[0]))
+                results.append([[entry[0][0] + shift, *entry[0][1:]], *entry[1:]])
+        for entry in own:
+            offset = max(offset, entry[0][0] + shift + 1)
+            if tuple(entry[0]) in finished:
+                configs.append([[entry[0][0] + shift, *entry[0][1:]], *entry[1:]])
+    return configs, results
+
+
+def _write_lines(path: Path, entries: list[list]) -> None:
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text("".join(json.dumps(e) + "\n" for e in entries))
+    os.replace(partial, path)
+
+
+def _keep_originals(run_dir: Path, keep: Path) -> None:
+    """Move run_dir's result files to `keep`: copied into a hidden folder that is then renamed,
+    and removed from run_dir only after that. Empty files hold nothing and are removed."""
+    present = [run_dir / name for name in RESULT_FILES if (run_dir / name).exists()]
+    if any(path.stat().st_size for path in present):
+        partial = run_dir / f".{keep.name}.partial"
+        shutil.rmtree(partial, ignore_errors=True)  # left by a copy that was interrupted
+        partial.mkdir()
+        for path in present:
+            shutil.copy2(path, partial / path.name)
+        partial.rename(keep)
+    for path in present:
+        path.unlink()
+
+
 def _previous_results(s: HpoSettings, run_dir: Path):
-    """Earlier results to warm-start from: those of run_dir (moved to previous-N/), earlier
-    previous-N/ folders, and s.previous_run. Configuration ids of each source are shifted to
-    iterations of their own, so that sources never collide."""
+    """Earlier results to warm-start from: earlier previous-N/ folders, those of run_dir (to be
+    previous-N/ next) and s.previous_run, merged into run_dir/warmstart/ before run_dir's own
+    files move; returns HpBandSter's Result of them (None if there is none) and their folders."""
     import hpbandster.core.result as hpres
 
+    numbered = {int(m.group(1)): p for p in run_dir.iterdir()
+                if (m := re.fullmatch(r"previous-(\d+)", p.name))}
+    keep = run_dir / f"previous-{max(numbered, default=0) + 1}"
+    reads = [(p, p) for _, p in sorted(numbered.items()) if _has_results(p)]
     if _has_results(run_dir):
-        n = 1
-        while (run_dir / f"previous-{n}").exists():
-            n += 1
-        keep = run_dir / f"previous-{n}"
-        keep.mkdir()
-        for name in ("configs.json", "results.json"):
-            if (run_dir / name).exists():
-                shutil.move(run_dir / name, keep / name)
-    sources = sorted((p for p in run_dir.glob("previous-*") if _has_results(p)),
-                     key=lambda p: int(p.name.split("-")[1]))
+        reads.append((run_dir, keep))
     if s.previous_run:
         folder = Path(s.previous_run)
         if not _has_results(folder):
             raise ValueError(f"hpo.previous_run {folder} holds no results of a BOHB run")
-        sources.append(folder)
-    if not sources:
-        return None, []
-    merged = run_dir / "warmstart"
-    merged.mkdir(exist_ok=True)
-    offset = 0
-    with (merged / "configs.json").open("w") as configs, \
-            (merged / "results.json").open("w") as results:
-        for source in sources:
-            shift = offset
-            for line in (source / "configs.json").read_text().splitlines():
-                entry = json.loads(line)
-                entry[0][0] += shift
-                offset = max(offset, entry[0][0] + 1)
-                configs.write(json.dumps(entry) + "\n")
-            for line in (source / "results.json").read_text().splitlines():
-                entry = json.loads(line)
-                entry[0][0] += shift
-                results.write(json.dumps(entry) + "\n")
-    return hpres.logged_results_to_HBS_result(str(merged)), sources
+        reads.append((folder, folder))
+    configs, results = _merge([folder for folder, _ in reads])
+    previous = None
+    if results:
+        merged = run_dir / "warmstart"
+        merged.mkdir(exist_ok=True)
+        _write_lines(merged / "configs.json", configs)
+        _write_lines(merged / "results.json", results)
+        previous = hpres.logged_results_to_HBS_result(str(merged))
+    _keep_originals(run_dir, keep)
+    return previous, [label for _, label in reads] if previous else []
 
 
 def _default_first(master, configspace) -> None:
@@ -210,51 +314,63 @@ def _plot(points: list[dict], path: Path, title: str) -> None:
 
 
 def run_bohb(s: HpoSettings, run_dir: str | Path, echo: bool = True) -> dict:
-    """One BOHB run; see the module docstring. Returns the content of incumbent.json."""
+    """One BOHB run; see the module docstring. Returns the content of incumbent.json.
+
+    The master holds `run_dir` for its whole life, and only a BOHB run with the same
+    `HpoSettings.identity()` may use it (`runfiles.own_run_dir`)."""
+    run_dir = Path(run_dir).resolve()
+    with own_run_dir(run_dir, KIND, s.identity()):
+        return _run_bohb(s, run_dir, echo)
+
+
+def _run_bohb(s: HpoSettings, run_dir: Path, echo: bool) -> dict:
     import hpbandster.core.nameserver as hpns
     import hpbandster.core.result as hpres
     from hpbandster.optimizers import BOHB
 
-    run_dir = Path(run_dir).resolve()
-    run_dir.mkdir(parents=True, exist_ok=True)
     configspace = _configspace(s)
     np.random.seed(s.seed)  # BOHB 0.7.4 has no seed argument; its sampling uses numpy's RNG
     previous, sources = _previous_results(s, run_dir)
     run_id = s.run_id or f"nb1s1-{uuid.uuid4().hex[:8]}"
-    nameserver = hpns.NameServer(run_id=run_id, host=s.host, port=s.port,
-                                 working_directory=str(run_dir))
-    host, port = nameserver.start()
-    (run_dir / "nameserver.json").write_text(
-        json.dumps({"host": host, "port": port, "run_id": run_id}))
-    if echo:
-        print(f"name server {host}:{port}, run id {run_id}; join with: nb1s1-hpo "
-              f"hpo.worker_only=true hpo.host={host} hpo.port={port} hpo.run_id={run_id} "
-              f"(and the same hpo.method/search_space/setting/seed)", flush=True)
-    local = HpoSettings(**{**asdict(s), "host": host, "port": port, "run_id": run_id,
-                           "worker_only": True})
-    children = [_spawn_worker(local, run_dir) for _ in range(s.workers)]
-    (run_dir / "workers.json").write_text(json.dumps([child.pid for child in children]))
-    master = None
-    try:
-        master = BOHB(
-            configspace=configspace, run_id=run_id, nameserver=host, nameserver_port=port,
-            eta=s.eta, min_budget=s.min_budget, max_budget=s.max_budget,
-            result_logger=hpres.json_result_logger(directory=str(run_dir), overwrite=True),
-            previous_result=previous, ping_interval=2,
-        )
-        _default_first(master, configspace)
-        result = master.run(n_iterations=s.iterations, min_n_workers=1)
-    finally:
-        if master is not None:
-            master.shutdown(shutdown_workers=True)
-        nameserver.shutdown()
-        deadline = time.time() + 30
-        for child in children:
-            try:
-                child.wait(timeout=max(0.1, deadline - time.time()))
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
+    secret = new_secret()
+    with keyed(secret):
+        nameserver = hpns.NameServer(run_id=run_id, host=s.host, port=s.port,
+                                     working_directory=str(run_dir))
+        host, port = nameserver.start()
+        children, master = [], None
+        try:
+            secret_file = run_dir / "nameserver.json"
+            write_private_json(secret_file, {"host": host, "port": port, "run_id": run_id,
+                                             "secret": secret})
+            if echo:
+                print(f"name server {host}:{port}, run id {run_id}; join with: nb1s1-hpo "
+                      f"hpo.worker_only=true hpo.host={host} hpo.port={port} "
+                      f"hpo.run_id={run_id} hpo.secret_file={secret_file} (on another machine "
+                      "a copy of that file, mode 600; and the same "
+                      "hpo.method/search_space/setting/seed)", flush=True)
+            local = HpoSettings(**{**asdict(s), "host": host, "port": port, "run_id": run_id,
+                                   "worker_only": True, "secret_file": str(secret_file)})
+            children = [_spawn_worker(local, run_dir) for _ in range(s.workers)]
+            (run_dir / "workers.json").write_text(json.dumps([child.pid for child in children]))
+            master = BOHB(
+                configspace=configspace, run_id=run_id, nameserver=host, nameserver_port=port,
+                eta=s.eta, min_budget=s.min_budget, max_budget=s.max_budget,
+                result_logger=hpres.json_result_logger(directory=str(run_dir), overwrite=False),
+                previous_result=previous, ping_interval=2,
+            )
+            _default_first(master, configspace)
+            result = master.run(n_iterations=s.iterations, min_n_workers=1)
+        finally:
+            if master is not None:
+                master.shutdown(shutdown_workers=True)
+            nameserver.shutdown()
+            deadline = time.time() + 30
+            for child in children:
+                try:
+                    child.wait(timeout=max(0.1, deadline - time.time()))
+                except subprocess.TimeoutExpired:
+                    child.kill()
+                    child.wait()
     id2config = result.get_id2config_mapping()
     incumbent = result.get_incumbent_id()
     runs = result.get_runs_by_id(incumbent) if incumbent is not None else []

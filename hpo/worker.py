@@ -6,27 +6,34 @@ overrides (method, space, seed, experiment, ...), the configuration's overrides 
 the benchmark validation error of the final cell (selection never looks at test data); the test
 regret and the final cell go into the info dict. A diverged or crashed run returns the worst
 loss (1.0, every image wrong) with its status and reason in the info dict, so the master goes on.
+`watch_master` ends a worker process whose master is gone (kill -9 leaves no one to shut it down).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import socket
+import threading
+import time
 import traceback
 from pathlib import Path
 from typing import Any
 
-from hpbandster.core.worker import Worker
-
 from hpo.configspaces import to_overrides
 from nasbench1shot1.config import CONFIG_DIR
+from nasbench1shot1.pyro_security import KeyedWorker, ping_name_server
 from nasbench1shot1.serialization import install, plain
 
 install()
 
 WORST_LOSS = 1.0
+#: how often (seconds, at most) a worker checks that its master's name server still answers
+WATCH_INTERVAL = 5.0
+
+log = logging.getLogger(__name__)
 
 
 def compose_search(overrides: list[str]):
@@ -61,7 +68,33 @@ def config_name(config_id: Any) -> str:
     return "_".join(str(int(part)) for part in config_id)
 
 
-class SearchWorker(Worker):
+def watch_master(host: str, port: int, timeout: float) -> threading.Event:
+    """Watch from a daemon thread that the master's name server at host:port answers (every
+    timeout/3 s, at most WATCH_INTERVAL) and end this process once it has not answered for
+    `timeout` seconds: a worker must not outlive its master, on this machine or another one.
+    Setting the returned event stops the watch."""
+    import Pyro4.errors
+
+    interval = min(WATCH_INTERVAL, timeout / 3)
+    stop = threading.Event()
+
+    def watch() -> None:
+        seen = time.monotonic()
+        while not stop.wait(interval):
+            try:
+                ping_name_server(host, port, interval)
+                seen = time.monotonic()
+            except (Pyro4.errors.PyroError, OSError) as error:
+                if time.monotonic() - seen >= timeout and not stop.is_set():
+                    log.error("the master's name server %s:%s has not answered for %.0f s (%s); "
+                              "this worker exits", host, port, timeout, error)
+                    os._exit(1)
+
+    threading.Thread(target=watch, name="master watchdog", daemon=True).start()
+    return stop
+
+
+class SearchWorker(KeyedWorker):
     """Evaluates configurations by running searches; `base_overrides` fix the rest."""
 
     def __init__(self, base_overrides: list[str], run_dir: str | Path,

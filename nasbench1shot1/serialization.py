@@ -6,7 +6,8 @@ serializer Pyro4 uses, cannot send those: the call raises inside HpBandSter's di
 the thread dies without a word and the run hangs forever. `install()` registers every numpy
 scalar type with serpent so that it is sent as the equal plain Python value; `plain()` turns a
 configuration into plain Python values before it leaves a process. The pickle serializer is not
-an option: a pickle-speaking name server on a network runs any code sent to it.
+an option: a pickle-speaking name server on a network runs any code sent to it
+(`nasbench1shot1.pyro_security` pins serpent as the only one accepted).
 """
 
 from __future__ import annotations

@@ -4,16 +4,20 @@ a tracker mirrors them. `WandbTracker` makes one W&B run per search: the resolve
 per-epoch metrics with `epoch` as the x-axis, the final and best regret and the final cell in the
 summary, the cell's adjacency and ops as a table; project, group (method and space), tags and name
 come from the config. Without a W&B login it runs offline (real run files under the run dir, to
-`wandb sync` later). A W&B failure prints one warning and never stops a search.
+`wandb sync` later). A W&B failure logs one warning line and never stops a search; starting a
+run waits at most `init_timeout` seconds (conf/logger/wandb.yaml), so an endpoint that does not
+answer costs a search that long, not W&B's own 90 s.
 """
 
 from __future__ import annotations
 
+import logging
 import os
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
+
+_log = logging.getLogger(__name__)
 
 
 class Tracker:
@@ -45,11 +49,17 @@ class WandbTracker(Tracker):
     def __init__(self, project: str = "nasbench1shot1", entity: str | None = None,
                  mode: str = "auto", group: str | None = None, run_name: str | None = None,
                  tags: list[str] | None = None, step_metric: str = "epoch",
-                 job_type: str = "search", summary_extra: dict | None = None):
+                 job_type: str = "search", summary_extra: dict | None = None,
+                 init_timeout: float = 15.0):
         if mode not in ("auto", "online", "offline", "disabled"):
             raise ValueError(
                 f"unknown W&B mode {mode!r}, expected auto, online, offline or disabled"
             )
+        if (isinstance(init_timeout, bool) or not isinstance(init_timeout, (int, float))
+                or init_timeout <= 0):
+            raise ValueError(f"logger.init_timeout must be a positive number of seconds, got "
+                             f"{init_timeout!r}")
+        self.init_timeout = float(init_timeout)
         self.project, self.entity, self.mode = project, entity, mode
         self.group, self.run_name, self.tags = group, run_name, list(tags or [])
         self.step_metric, self.job_type = step_metric, job_type
@@ -58,9 +68,10 @@ class WandbTracker(Tracker):
         self.summary_hook = None
         self.run = None
 
-    def _warn(self, what: str, error: BaseException) -> None:
-        print(f"warning: W&B {what} failed ({type(error).__name__}: {error}); the search goes "
-              "on without it", file=sys.stderr)
+    def _warn(self, what: str, error: BaseException, note: str = "") -> None:
+        reason = (str(error).strip().splitlines() or [""])[0]
+        _log.warning("W&B %s failed (%s: %s)%s; the search goes on without it", what,
+                    type(error).__name__, reason, note)
         self.run = None
 
     def start(self, config: dict, run_dir: Path) -> None:
@@ -80,12 +91,13 @@ class WandbTracker(Tracker):
                 name=self.run_name or f"{method}-space{space}-seed{seed}",
                 tags=[method, f"space{space}", data, *self.tags],
                 job_type=self.job_type, reinit="finish_previous", settings=wandb.Settings(
-                    silent=True, console="off"),
+                    silent=True, console="off", init_timeout=self.init_timeout),
             )
             self.run.define_metric(self.step_metric)
             self.run.define_metric("*", step_metric=self.step_metric)
         except Exception as error:  # noqa: BLE001 - W&B must never stop a search
-            self._warn("start", error)
+            self._warn("start", error,
+                       f", giving up within logger.init_timeout={self.init_timeout:g} s")
 
     def log(self, record: dict) -> None:
         if self.run is None:

@@ -89,6 +89,10 @@ BAD = [
     ("hpo", ["hpo.min_budget=10", "hpo.max_budget=5"],
      "hpo.min_budget 10 exceeds hpo.max_budget 5"),
     ("hpo", ["hpo.worker_only=true"], "a worker alone (hpo.worker_only=true) needs hpo.run_id"),
+    ("hpo", ["hpo.worker_only=maybe"], "hpo.worker_only must be true or false, got 'maybe'"),
+    ("hpo", ["hpo.iterations=2.5"], "hpo.iterations must be an integer, got 2.5"),
+    ("hpo", ["+foo=1"], "unknown key foo for nb1s1-hpo"),
+    ("hpo", ["+hpo.foo=1"], "unknown key hpo.foo, expected one of method"),
     # nb1s1-build
     ("build", ["repeats=0"], "repeats must be a positive integer, got 0"),
     ("build", ["dataset=mnist"], "unknown build data 'mnist', expected one of"),

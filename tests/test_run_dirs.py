@@ -15,6 +15,7 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
+from hpo.bohb import HpoSettings, run_bohb
 from nasbench1shot1.analysis.runs import find_runs
 from nasbench1shot1.blackbox import run as blackbox_run
 from nasbench1shot1.cli import main as cli_main
@@ -120,6 +121,9 @@ def test_a_run_dir_belongs_to_one_kind_and_one_setting(finished: Path, tmp_path:
         search(searched, "train.learning_rate=0.05")
     assert (searched / "metrics.jsonl").read_bytes() == metrics
     assert (searched / "result.json").read_bytes() == result_before
+
+    with pytest.raises(RunDirError, match=r"is the run dir of a search run; a bohb run"):
+        run_bohb(HpoSettings(), searched, echo=False)
 
     # a dir with another run's files but no run.json is not taken over
     (searched / "run.json").unlink()

@@ -1,13 +1,15 @@
 """BOHB (Falkner et al., 2018) and Hyperband (Li et al., 2018) through HpBandSter.
 
 A real HpBandSter master and one worker talk through a Pyro4 name server on 127.0.0.1 (as in
-`nb1s1-hpo`), over the space's ConfigSpace; the worker's `compute(config, budget)` queries the
-table at `budget` epochs. The budgets are those of successive halving from `min_budget` to
-`max_budget` with `eta` (default: the benchmark's smallest and largest epoch budget; with
-NAS-Bench-101's 4, 12, 36, 108 and eta 3 they are exactly those); each must be an epoch budget of
-the benchmark. One successive-halving bracket (an HpBandSter iteration) runs after the other until
-the objective's budget is spent; queries refused after that end as failed jobs of the last
-bracket. A table with one epoch budget makes every bracket a single round at that budget.
+`nb1s1-hpo`, and like it with a fresh secret that signs every message, so that no other process
+can talk to them: `nasbench1shot1.pyro_security`), over the space's ConfigSpace; the worker's
+`compute(config, budget)` queries the table at `budget` epochs. The budgets are those of
+successive halving from `min_budget` to `max_budget` with `eta` (default: the benchmark's smallest
+and largest epoch budget; with NAS-Bench-101's 4, 12, 36, 108 and eta 3 they are exactly those);
+each must be an epoch budget of the benchmark. One successive-halving bracket (an HpBandSter
+iteration) runs after the other until the objective's budget is spent; queries refused after that
+end as failed jobs of the last bracket. A table with one epoch budget makes every bracket a single
+round at that budget.
 """
 
 from __future__ import annotations
@@ -61,8 +63,9 @@ def _budget_order(params: dict) -> None:
 def _run(objective, params: dict, seed: int, run_dir: Path, kind: str) -> None:
     import hpbandster.core.nameserver as hpns
     import Pyro4.errors
-    from hpbandster.core.worker import Worker
     from hpbandster.optimizers import BOHB, HyperBand
+
+    from nasbench1shot1.pyro_security import KeyedWorker, keyed, new_secret
 
     install()  # numpy scalars through Pyro4's serpent (see nasbench1shot1.serialization)
     for name in ("hpbandster", "Pyro4"):
@@ -78,7 +81,7 @@ def _run(objective, params: dict, seed: int, run_dir: Path, kind: str) -> None:
 
     failures: list[Exception] = []
 
-    class TableWorker(Worker):
+    class TableWorker(KeyedWorker):
         def compute(self, config_id, config, budget, working_directory, **kwargs):
             # An exception ends the job as failed (HpBandSter keeps its traceback, and a None
             # loss would kill HpBandSter's result thread and hang the run). BudgetExhausted is
@@ -94,43 +97,44 @@ def _run(objective, params: dict, seed: int, run_dir: Path, kind: str) -> None:
 
     np.random.seed(seed)  # HpBandSter 0.7.4 has no seed argument; it samples with numpy's RNG
     run_id = f"nb1s1-blackbox-{uuid.uuid4().hex[:8]}"
-    nameserver = hpns.NameServer(run_id=run_id, host="127.0.0.1", port=0)
-    host, port = nameserver.start()
-    master = worker = None
-    try:
-        worker = TableWorker(run_id=run_id, nameserver=host, nameserver_port=port)
-        worker.run(background=True)
-        common = {"configspace": space.configspace(seed=seed), "run_id": run_id,
-                  "nameserver": host, "nameserver_port": port, "eta": eta,
-                  "min_budget": min_budget, "max_budget": max_budget, "ping_interval": 10}
-        if kind == "bohb":
-            master = BOHB(**common, min_points_in_model=params["min_points_in_model"],
-                          top_n_percent=params["top_n_percent"],
-                          num_samples=params["num_samples"],
-                          random_fraction=params["random_fraction"],
-                          bandwidth_factor=params["bandwidth_factor"],
-                          min_bandwidth=params["min_bandwidth"])
-        else:
-            master = HyperBand(**common)
-        with warnings.catch_warnings():
-            # BOHB's KDE divides by zero when every good point shares a value (statsmodels'
-            # kernel; harmless, the model falls back on its bandwidth floor)
-            warnings.simplefilter("ignore", RuntimeWarning)
-            while not objective.exhausted:
-                queries = len(objective.history)
-                master.run(n_iterations=1, min_n_workers=1)
-                if failures:
-                    raise failures[0]
-                if len(objective.history) == queries:  # cannot happen; never loop for ever
-                    raise RuntimeError("an HpBandSter bracket made no query")
-    except Pyro4.errors.PyroError as error:
-        raise OSError(f"HpBandSter's name server or worker failed: {error}") from None
-    finally:
-        if master is not None:
-            master.shutdown(shutdown_workers=True)
-        elif worker is not None:
-            worker.shutdown()
-        nameserver.shutdown()
+    with keyed(new_secret()):  # no other process may talk to this run
+        nameserver = hpns.NameServer(run_id=run_id, host="127.0.0.1", port=0)
+        host, port = nameserver.start()
+        master = worker = None
+        try:
+            worker = TableWorker(run_id=run_id, nameserver=host, nameserver_port=port)
+            worker.run(background=True)
+            common = {"configspace": space.configspace(seed=seed), "run_id": run_id,
+                      "nameserver": host, "nameserver_port": port, "eta": eta,
+                      "min_budget": min_budget, "max_budget": max_budget, "ping_interval": 10}
+            if kind == "bohb":
+                master = BOHB(**common, min_points_in_model=params["min_points_in_model"],
+                              top_n_percent=params["top_n_percent"],
+                              num_samples=params["num_samples"],
+                              random_fraction=params["random_fraction"],
+                              bandwidth_factor=params["bandwidth_factor"],
+                              min_bandwidth=params["min_bandwidth"])
+            else:
+                master = HyperBand(**common)
+            with warnings.catch_warnings():
+                # BOHB's KDE divides by zero when every good point shares a value (statsmodels'
+                # kernel; harmless, the model falls back on its bandwidth floor)
+                warnings.simplefilter("ignore", RuntimeWarning)
+                while not objective.exhausted:
+                    queries = len(objective.history)
+                    master.run(n_iterations=1, min_n_workers=1)
+                    if failures:
+                        raise failures[0]
+                    if len(objective.history) == queries:  # cannot happen; never loop for ever
+                        raise RuntimeError("an HpBandSter bracket made no query")
+        except Pyro4.errors.PyroError as error:
+            raise OSError(f"HpBandSter's name server or worker failed: {error}") from None
+        finally:
+            if master is not None:
+                master.shutdown(shutdown_workers=True)
+            elif worker is not None:
+                worker.shutdown()
+            nameserver.shutdown()
     raise BudgetExhausted
 
 
