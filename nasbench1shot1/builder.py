@@ -28,10 +28,12 @@ from pathlib import Path
 
 import numpy as np
 
+from nasbench1shot1 import threads as thread_policy
 from nasbench1shot1.checks import check_fields, positive_int
 from nasbench1shot1.data.registry import DATASETS
 from nasbench1shot1.nasbench.proto import EvaluationData, ModelMetrics
 from nasbench1shot1.nasbench.tfrecord import BenchmarkRow, read_records, write_records, write_rows
+from nasbench1shot1.runfiles import held
 from nasbench1shot1.spaces import cell_architectures, get_search_space
 
 BUILD_FILE = "build.json"
@@ -194,17 +196,24 @@ def build_shard(
     threads: int = 1,
     progress: bool = True,
 ) -> Path:
-    """Train the missing runs of one shard, then write its `.tfrecord`; returns that file."""
-    import torch
-
-    from nasbench1shot1.data.registry import load_data  # torch: imported when training
+    """Train the missing runs of one shard, then write its `.tfrecord`; returns that file. The
+    job holds the shard (`<shard>.lock`) while it trains: a second job on it is refused."""
     from nasbench1shot1.models import NetworkConfig
-    from nasbench1shot1.train import TrainConfig, train_cell
 
     folder = Path(folder)
     network = NetworkConfig(**cfg.network)
     _check_folder(folder, cfg)
     _check_split(folder, num_shards)
+    name = shard_name(shard, num_shards)
+    with held(folder / f"{name}.lock", f"{name} of {folder}", "build another shard"):
+        return _train_shard(cfg, folder, shard, num_shards, network, threads, progress)
+
+
+def _train_shard(cfg: BuildConfig, folder: Path, shard: int, num_shards: int, network,
+                 threads: int, progress: bool) -> Path:
+    from nasbench1shot1.data.registry import load_data  # torch: imported when training
+    from nasbench1shot1.train import TrainConfig, train_cell
+
     name = shard_name(shard, num_shards)
     space = get_search_space(cfg.space)
     cells = build_cells(cfg)
@@ -212,7 +221,7 @@ def build_shard(
     log = folder / f"{name}.jsonl"
     done = read_progress(log)
     todo = [job for job in jobs if job not in done]
-    torch.set_num_threads(threads)
+    thread_policy.apply(threads)
     data = load_data(cfg.data, cfg.data_root, cfg.data_seed)
     specs = {key: space.to_spec(cells[key]) for key, _ in jobs}
     finished = {key for key, _ in jobs} - {key for key, _ in todo}

@@ -64,8 +64,12 @@ def _first_difference(mine: dict, theirs: dict) -> str:
     return "their fingerprints differ"
 
 
-def _lock(run_dir: Path) -> int:
-    fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+@contextlib.contextmanager
+def held(path: Path, what: str, elsewhere: str) -> Iterator[None]:
+    """Hold an exclusive `flock` on the file `path` until the block ends (the kernel releases it
+    when the process dies). When another process holds it: RunDirError saying `what` is in use,
+    by which pid on which host since when, and `elsewhere` (where else to run)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -77,14 +81,18 @@ def _lock(run_dir: Path) -> int:
         since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(holder["started"])) \
             if isinstance(holder.get("started"), (int, float)) else "?"
         raise RunDirError(
-            f"{run_dir} is in use by another run (pid {holder.get('pid', '?')} on "
-            f"{holder.get('host', '?')}, started {since}); wait for it to end or use another "
-            "run dir (hydra.run.dir=...)") from None
-    holder = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time(),
-              "command": " ".join(sys.argv)}
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, json.dumps(holder).encode(), 0)
-    return fd
+            f"{what} is in use by another run (pid {holder.get('pid', '?')} on "
+            f"{holder.get('host', '?')}, started {since}); wait for it to end or {elsewhere}"
+        ) from None
+    try:
+        holder = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time(),
+                  "command": " ".join(sys.argv)}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(holder).encode(), 0)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
 
 
 def _check_owner(run_dir: Path, kind: str, identity: dict) -> None:
@@ -121,13 +129,9 @@ def own_run_dir(run_dir: Path, kind: str, identity: dict) -> Iterator[Path]:
     Raises RunDirError when another process holds the dir or it belongs to another run.
     """
     run_dir.mkdir(parents=True, exist_ok=True)
-    fd = _lock(run_dir)
-    try:
+    with held(run_dir / LOCK_FILE, str(run_dir), "use another run dir (hydra.run.dir=...)"):
         _check_owner(run_dir, kind, identity)
         yield run_dir
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
 
 
 def move_aside(run_dir: Path, names: tuple[str, ...], why: str) -> Path | None:

@@ -17,6 +17,7 @@ from nasbench1shot1 import builder as builder_module
 from nasbench1shot1.builder import BuildConfig, build, build_shard, merge, read_progress
 from nasbench1shot1.cli import main as cli_main
 from nasbench1shot1.nasbench import NASBench
+from nasbench1shot1.runfiles import RunDirError, held
 from nasbench1shot1.spaces import cell_architectures, get_search_space
 
 TINY = dict(
@@ -109,6 +110,17 @@ def test_a_folder_of_another_build_is_refused(tmp_path: Path):
         build_shard(BuildConfig(**{**TINY, "limit": 2, "repeats": 1}), tmp_path, progress=False)
     with pytest.raises(ValueError, match="split into 1 shards; resume it with 1 shards"):
         build(BuildConfig(**{**TINY, "limit": 1, "repeats": 1}), tmp_path, workers=2)
+
+
+def test_a_shard_in_training_is_not_trained_twice(tmp_path: Path):
+    lock = tmp_path / "shard-0-of-1.lock"
+    with held(lock, "another job", "wait"), \
+            pytest.raises(RunDirError, match=rf"shard-0-of-1 of {tmp_path} is in use by another "
+                                             rf"run \(pid {os.getpid()} on "):
+        build_shard(BuildConfig(**{**TINY, "limit": 1, "repeats": 1}), tmp_path, progress=False)
+    assert not (tmp_path / "shard-0-of-1.jsonl").exists()
+    build_shard(BuildConfig(**{**TINY, "limit": 1, "repeats": 1}), tmp_path, progress=False)
+    assert len(read_progress(tmp_path / "shard-0-of-1.jsonl")) == 1
 
 
 def test_bad_build_settings_are_named():
