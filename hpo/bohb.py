@@ -35,6 +35,7 @@ from hpo.worker import SearchWorker, compose_search, watch_master
 from nasbench1shot1 import threads as thread_policy
 from nasbench1shot1.checks import positive_int
 from nasbench1shot1.pyro_security import (
+    address_towards,
     keyed,
     new_secret,
     ping_name_server,
@@ -128,6 +129,7 @@ def run_worker(s: HpoSettings, run_dir: str | Path) -> SearchWorker:
     worker = SearchWorker(
         s.base_overrides(), run_dir, logger_cfg=s.logger, run_id=s.run_id,
         nameserver=s.host, nameserver_port=s.port, id=f"{os.uname().nodename}-{os.getpid()}",
+        host=address_towards(s.host, s.port),
     )
     with keyed(read_secret(s.secret_file)):
         try:
@@ -357,6 +359,7 @@ def _run_bohb(s: HpoSettings, run_dir: Path, echo: bool) -> dict:
                 eta=s.eta, min_budget=s.min_budget, max_budget=s.max_budget,
                 result_logger=hpres.json_result_logger(directory=str(run_dir), overwrite=False),
                 previous_result=previous, ping_interval=2,
+                host=host,  # the dispatcher listens where the workers reach the name server
             )
             _default_first(master, configspace)
             result = master.run(n_iterations=s.iterations, min_n_workers=1)

@@ -26,6 +26,7 @@ import contextlib
 import json
 import os
 import secrets
+import socket
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -154,6 +155,16 @@ def ping_name_server(host: str, port: int, timeout: float) -> None:
     with _proxy(f"PYRO:{Pyro4.constants.NAMESERVER_NAME}@{location}:{port}") as proxy:
         proxy._pyroTimeout = timeout
         proxy.ping()
+
+
+def address_towards(host: str, port: int) -> str:
+    """This machine's address on the route to host:port: what a worker or the dispatcher must
+    listen on and register, so that the other nodes of a cluster reach it (Pyro4's default,
+    'localhost', reaches only the same machine). A UDP connect sends nothing."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as probe:
+        probe.connect((host, port or 9))
+        return probe.getsockname()[0]
 
 
 class KeyedWorker(Worker):

@@ -100,6 +100,9 @@ def test_callers_without_the_secret_are_refused_and_pickle_too(tmp_path: Path, m
             names = ns.list(prefix=f"hpbandster.run_{info['run_id']}.")
         dispatcher = next(uri for name, uri in names.items() if name.endswith(".dispatcher"))
         worker = next(uri for name, uri in names.items() if ".worker." in name)
+        # registered at the name server's address, which other nodes reach; Pyro4's default
+        # 'localhost' would send a worker on another node to itself
+        assert {Pyro4.core.URI(uri).host for uri in (dispatcher, worker)} == {info["host"]}
         job = [int(x) for x in running.parent.name[len("config"):].split("_budget")[0]
                .split("_")]
         task = {"host": info["host"], "port": info["port"], "dispatcher": dispatcher,
