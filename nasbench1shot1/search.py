@@ -116,8 +116,8 @@ def load_checkpoint(path: Path) -> dict:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)  # RNG states on CPU
     except Exception as error:  # noqa: BLE001 - any failure of an unreadable file
-        reason = str(error).strip().splitlines()[0][:120] if str(error).strip() \
-            else type(error).__name__
+        text = str(error).strip()
+        reason = text.splitlines()[0].split(". ")[0][:100] if text else type(error).__name__
         raise CheckpointError(
             f"{path} cannot be loaded as a checkpoint (damaged, not written by this version of "
             f"nasbench1shot1, or holding more than tensors and numbers: {reason}); start over "
