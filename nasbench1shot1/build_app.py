@@ -17,7 +17,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from nasbench1shot1.builder import BuildConfig, build, build_shard, export
-from nasbench1shot1.checks import check_fields, known_keys, typed
+from nasbench1shot1.checks import check_fields, known_keys, positive_int, typed
 from nasbench1shot1.config import CONFIG_DIR
 from nasbench1shot1.nasbench import NASBenchError
 
@@ -36,6 +36,8 @@ def run_build(cfg: DictConfig) -> Path:
     known_keys(values, BUILD_KEYS, "nb1s1-build")
     for key, hint in BUILD_JOB_TYPES.items():
         typed(key, values[key], hint)
+    for key in ("num_shards", "workers", "threads"):
+        positive_int(key, values[key])
     check_fields("", {"space": values["space"], "repeats": values["repeats"],
                       "seed": values["seed"], "cells": values["cells"], "limit": values["limit"],
                       "loose_ends": values["loose_ends"], "data_seed": values["data_seed"],

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from nasbench1shot1 import threads as thread_policy
-from nasbench1shot1.checks import check_fields, positive_int
+from nasbench1shot1.checks import check_fields, device_of, positive_int, seed_value
 from nasbench1shot1.data.registry import DATASETS
 from nasbench1shot1.nasbench.proto import EvaluationData, ModelMetrics
 from nasbench1shot1.nasbench.tfrecord import BenchmarkRow, read_records, write_records, write_rows
@@ -75,6 +75,9 @@ class BuildConfig:
                                                       allow_missing=True)))
         train = asdict(TrainConfig(**check_fields("train.", train, TrainConfig,
                                                   allow_missing=True)))
+        device_of("train.device", train["device"], auto=False)
+        seed_value("seed", self.seed)
+        seed_value("data_seed", self.data_seed)
         train.pop("seed")  # run r is trained with seed `seed + r`
         object.__setattr__(self, "network", network)
         object.__setattr__(self, "train", train)

@@ -61,8 +61,15 @@ def seed_value(key: str, seed: Any, error: type[ValueError] = ValueError) -> int
 def benchmark_of(cfg: dict, error: type[ValueError] = ValueError) -> str:
     """Where the config's benchmark is: `benchmark.path`, else its name ('embedded')."""
     benchmark = cfg.get("benchmark") or {}
-    where = (benchmark.get("path") or benchmark.get("name")) if isinstance(benchmark, dict) \
-        else benchmark
+    if isinstance(benchmark, dict):
+        unknown = sorted(set(benchmark) - {"name", "path"})
+        if unknown:
+            raise error(f"unknown key benchmark.{unknown[0]}, expected one of name, path")
+        for key in ("name", "path"):
+            typed(f"benchmark.{key}", benchmark.get(key), str | None, error)
+        where = benchmark.get("path") or benchmark.get("name")
+    else:
+        where = benchmark
     if not where:
         raise error("benchmark.path is empty; give the NAS-Bench-101 file or 'embedded'")
     return str(where)
@@ -139,3 +146,25 @@ def known_keys(values: dict, allowed: typing.Iterable[str], app: str,
     if unknown:
         raise error(f"unknown key {unknown[0]} for {app} (given as +{unknown[0]}=...?), expected "
                     f"one of {', '.join(sorted(allowed))}")
+
+
+def device_of(key: str, value: Any, error: type[ValueError] = ValueError,
+              auto: bool = True) -> str:
+    """A torch device name that this machine has: cpu, cuda, cuda:N (and auto with `auto`)."""
+    device = str(value)
+    if device == "cpu" or (auto and device == "auto"):
+        return device
+    index = device[len("cuda:"):] if device.startswith("cuda:") else ""
+    if device != "cuda" and not index.isdigit():
+        allowed = "auto, cpu, cuda or cuda:N" if auto else "cpu, cuda or cuda:N"
+        raise error(f"unknown {key} {value!r}, expected {allowed}")
+    import torch
+
+    if not torch.cuda.is_available():
+        raise error(f"{key}={device}, but this PyTorch sees no CUDA GPU (CUDA build: "
+                    f"{torch.version.cuda or 'no'}); use {key}=cpu")
+    count = torch.cuda.device_count()
+    if index and int(index) >= count:
+        raise error(f"{key}={device}, but this machine has {count} CUDA GPU(s): use cuda:0 to "
+                    f"cuda:{count - 1}")
+    return device

@@ -15,6 +15,7 @@ from nasbench1shot1 import threads as thread_policy
 from nasbench1shot1.checks import (
     benchmark_of,
     check_fields,
+    device_of,
     known_keys,
     number_in,
     plain_config,
@@ -146,17 +147,21 @@ class SearchSettings:
         return {k: v for k, v in self.as_dict().items() if k not in NOT_IDENTITY}
 
 
-_METHOD_CHECKS = {
-    "arch_learning_rate": lambda v: _number("method.arch_learning_rate", v, 0.0, low_open=True),
-    "arch_weight_decay": lambda v: _number("method.arch_weight_decay", v, 0.0),
-    "tau_max": lambda v: _number("method.tau_max", v, 0.0, low_open=True),
-    "tau_min": lambda v: _number("method.tau_min", v, 0.0, low_open=True),
-    "partial_channels": lambda v: _positive_int("method.partial_channels", v),
-    "controller_learning_rate": lambda v: _number("method.controller_learning_rate", v, 0.0,
-                                                  low_open=True),
-    "eval_samples": lambda v: _positive_int("method.eval_samples", v),
-    "eval_batches": lambda v: _positive_int("method.eval_batches", v),
+#: The allowed range (low, high, low open) of every number a method takes; the integers among
+#: them are positive. A method setting that is a number must be here (tests check it).
+METHOD_RANGES: dict[str, tuple[float, float | None, bool]] = {
+    "arch_learning_rate": (0.0, None, True),
+    "arch_weight_decay": (0.0, None, False),
+    "tau_max": (0.0, None, True),
+    "tau_min": (0.0, None, True),
+    "controller_learning_rate": (0.0, None, True),
+    "controller_grad_clip": (0.0, None, False),
+    "tanh_constant": (0.0, None, True),
+    "temperature": (0.0, None, True),
+    "entropy_weight": (0.0, None, False),
+    "baseline_decay": (0.0, 1.0, False),
 }
+METHOD_INTEGERS = ("partial_channels", "controller_hidden", "eval_samples", "eval_batches")
 
 
 def _section(cfg: dict, key: str, cls: type) -> Any:
@@ -185,28 +190,15 @@ def _method_params(name: str, method: dict) -> dict:
         if isinstance(default, list) and len(value) != len(default):
             raise SettingsError(f"method.{key} must be a list of {len(default)} values, "
                                 f"got {value!r}")
-        if key in _METHOD_CHECKS:
-            _METHOD_CHECKS[key](value)
+        if key in METHOD_INTEGERS:
+            _positive_int(f"method.{key}", value)
+        elif key in METHOD_RANGES:
+            low, high, low_open = METHOD_RANGES[key]
+            _number(f"method.{key}", value, low, high, low_open)
+        elif key == "arch_betas" and not all(0.0 <= beta < 1.0 for beta in value):
+            raise SettingsError(f"method.arch_betas must be two numbers in [0, 1) (Adam's "
+                                f"betas), got {value!r}")
     return checked
-
-
-def _device(value: Any) -> str:
-    device = str(value)
-    if device in ("auto", "cpu"):
-        return device
-    index = device[len("cuda:"):] if device.startswith("cuda:") else ""
-    if device != "cuda" and not index.isdigit():
-        raise SettingsError(f"unknown device {value!r}, expected auto, cpu, cuda or cuda:N")
-    import torch
-
-    if not torch.cuda.is_available():
-        raise SettingsError(f"device={device}, but this PyTorch sees no CUDA GPU (CUDA build: "
-                            f"{torch.version.cuda or 'no'}); use device=cpu or device=auto")
-    count = torch.cuda.device_count()
-    if index and int(index) >= count:
-        raise SettingsError(f"device={device}, but this machine has {count} CUDA GPU(s): "
-                            f"use cuda:0 to cuda:{count - 1}")
-    return device
 
 
 def settings_from(cfg: Any) -> SearchSettings:
@@ -216,7 +208,7 @@ def settings_from(cfg: Any) -> SearchSettings:
     cfg = plain_config(cfg)
     known_keys(cfg, SEARCH_KEYS, "nb1s1-search", SettingsError)
     number = cfg.get("search_space")
-    if number not in list_spaces():
+    if isinstance(number, bool) or not isinstance(number, int) or number not in list_spaces():
         raise SettingsError(
             f"unknown search space {number!r}, expected one of "
             f"{', '.join(map(str, list_spaces()))}"
@@ -238,7 +230,7 @@ def settings_from(cfg: Any) -> SearchSettings:
         raise SettingsError(f"method.tau_min {method['tau_min']} exceeds method.tau_max "
                             f"{method['tau_max']}")
     where = benchmark_of(cfg, SettingsError)
-    device = _device(cfg.get("device", "auto"))
+    device = device_of("device", cfg.get("device", "auto"), SettingsError)
     seed = seed_of(cfg, SettingsError)
     try:
         threads = thread_policy.resolve(cfg.get("threads", "auto"))

@@ -4,8 +4,10 @@ A run dir belongs to one run. `own_run_dir(run_dir, kind, identity)` takes an ex
 `run.lock` for the life of the run (`fcntl.flock`: the kernel releases it when the process ends,
 even on kill -9), so a second start on the same dir is refused with the holder's pid, host and
 start time. Under the lock, `run.json` records the run's kind (search, blackbox, ...) and its
-settings identity when the dir is first used; any later run of another kind or with other
-settings is refused with one sentence, whatever other files the dir holds.
+settings identity when the dir is first used; once the dir holds a result of that run (see
+`RUN_OUTPUTS`), any run of another kind or with other settings is refused with one sentence,
+whatever other files the dir holds. A dir without results (new, or left by a start that was
+refused before its first result) belongs to the next run that starts in it.
 """
 
 from __future__ import annotations
@@ -64,6 +66,14 @@ def _first_difference(mine: dict, theirs: dict) -> str:
     return "their fingerprints differ"
 
 
+def _alive(pid: Any) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (OSError, ValueError, TypeError):
+        return False
+    return True
+
+
 @contextlib.contextmanager
 def held(path: Path, what: str, elsewhere: str) -> Iterator[None]:
     """Hold an exclusive `flock` on the file `path` until the block ends (the kernel releases it
@@ -73,10 +83,13 @@ def held(path: Path, what: str, elsewhere: str) -> Iterator[None]:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        try:
-            holder = json.loads(os.pread(fd, 4096, 0).decode() or "{}")
-        except ValueError:
-            holder = {}
+        holder: dict = {}
+        for _ in range(10):  # the holder writes who it is right after it takes the lock
+            with contextlib.suppress(ValueError):
+                holder = json.loads(os.pread(fd, 4096, 0).decode() or "{}")
+            if holder.get("pid") and _alive(holder["pid"]):
+                break
+            time.sleep(0.05)
         os.close(fd)
         since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(holder["started"])) \
             if isinstance(holder.get("started"), (int, float)) else "?"
@@ -97,15 +110,18 @@ def held(path: Path, what: str, elsewhere: str) -> Iterator[None]:
 
 def _check_owner(run_dir: Path, kind: str, identity: dict) -> None:
     path = run_dir / RUN_FILE
-    if not path.exists():
-        present = [name for name in RUN_OUTPUTS if (run_dir / name).exists()]
-        if present:
-            raise RunDirError(
-                f"{run_dir} holds {present[0]} of another run but no {RUN_FILE}, so it is not "
-                "taken over; use another run dir (hydra.run.dir=...)")
+    present = [name for name in RUN_OUTPUTS if (run_dir / name).exists()]
+    if not present:
+        # Nothing computed here yet (a new dir, or a start refused before its first result):
+        # the dir is this run's.
         write_json(path, {"kind": kind, "identity": identity_hash(identity),
                           "settings": identity, "created": time.time()})
         return
+    if not path.exists():
+        raise RunDirError(
+            f"{run_dir} holds {present[0]} of another run but no {RUN_FILE} (made by another "
+            "program, or by an earlier nasbench1shot1), so it is not taken over; use another run "
+            "dir (hydra.run.dir=...)")
     try:
         owner = json.loads(path.read_text())
         their_kind, their_hash = owner["kind"], owner["identity"]

@@ -321,6 +321,7 @@ class _Search:
             "test_regret_vs_best_mean": self.optimum.regret(test_error, "mean"),
             **method_metrics, **extras,
             "epoch_time": epoch_time, "wall_time": self.elapsed,
+            "threads": self.s.threads, "device": str(self.device),
         }
 
     def run(self) -> RunResult:

@@ -11,6 +11,8 @@ from hpo.app import main as hpo_main
 from nasbench1shot1.blackbox_app import main as blackbox_main
 from nasbench1shot1.build_app import main as build_main
 from nasbench1shot1.cli import main as cli_main
+from nasbench1shot1.config import METHOD_INTEGERS, METHOD_RANGES, method_defaults
+from nasbench1shot1.methods import METHODS
 from nasbench1shot1.search_app import main as search_main
 
 APPS = {"search": search_main, "blackbox": blackbox_main, "hpo": hpo_main, "build": build_main}
@@ -67,6 +69,17 @@ BAD = [
     ("search", ["restart=yes"], "restart must be true or false, got 'yes'"),
     ("search", ["benchmark=nasbench101", "benchmark.path=/no/such/file.tfrecord"],
      "/no/such/file.tfrecord"),
+    ("search", ["+benchmark.foo=1"], "unknown key benchmark.foo, expected one of name, path"),
+    ("search", ["search_space=true"], "unknown search space True, expected one of 1, 2, 3"),
+    ("search", ["search_space=1.0"], "unknown search space 1.0, expected one of 1, 2, 3"),
+    ("search", ["method=enas", "method.temperature=nan"],
+     "method.temperature must be a finite number, got nan"),
+    ("search", ["method=enas", "method.controller_hidden=0"],
+     "method.controller_hidden must be a positive integer, got 0"),
+    ("search", ["method=enas", "method.baseline_decay=-3"],
+     "method.baseline_decay must be in [0.0, 1.0], got -3"),
+    ("search", ["method.arch_betas=[2,0.999]"],
+     "method.arch_betas must be two numbers in [0, 1) (Adam's betas), got [2, 0.999]"),
     # nb1s1-blackbox
     ("blackbox", ["trials=100000000"],
      "trials=100000000 is more than the 1,000,000 queries one run may make"),
@@ -101,7 +114,22 @@ BAD = [
     ("build", ["network.stem_channels=many"],
      "network.stem_channels must be an integer, got 'many'"),
     ("build", ["+network.foo=1"], "unknown key network.foo"),
+    ("build", ["train.device=cuda"], "train.device=cuda, but this PyTorch sees no CUDA GPU"),
+    ("build", ["train.device=cuda:banana"],
+     "unknown train.device 'cuda:banana', expected cpu, cuda or cuda:N"),
+    ("build", ["threads=0"], "threads must be a positive integer, got 0"),
+    ("build", ["num_shards=0"], "num_shards must be a positive integer, got 0"),
+    ("build", ["seed=-1"], "seed must be an integer in [0, 4294967295], got -1"),
+    ("build", ["data_seed=99999999999999999999"],
+     "data_seed must be an integer in [0, 4294967295], got 99999999999999999999"),
 ]
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_every_number_a_method_takes_has_a_range(method: str):
+    for key, value in method_defaults(method).items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            assert key in METHOD_RANGES or key in METHOD_INTEGERS, (method, key)
 
 
 def test_the_table_is_large_and_spans_every_app():
@@ -122,6 +150,8 @@ def test_a_bad_setting_is_one_sentence(app: str, overrides: list, sentence: str,
     assert exit_.value.code == 1, err
     assert sentence in err
     assert "Traceback" not in err
+    if not sentence.startswith("Could not find"):  # Hydra's own message about a config group
+        assert len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "run" / "metrics.jsonl").exists()
 
 

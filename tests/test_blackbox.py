@@ -299,3 +299,15 @@ def test_regularized_evolution_beats_random_search_on_the_real_table(partial_ben
     for number in (1, 2, 3):
         assert finals[number, "regularized_evolution"] <= finals[number, "random_search"], finals
     assert finals[3, "regularized_evolution"] < finals[3, "random_search"], finals
+
+
+def test_a_time_budget_run_stops_at_the_query_cap_and_says_so(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch):
+    import importlib
+
+    monkeypatch.setattr(importlib.import_module("nasbench1shot1.blackbox.run"), "MAX_TRIALS", 50)
+    result = run(config("trials=null", "time_budget=1e12", "optimizer=random_search"), tmp_path,
+                 echo=False)
+    assert result.trials == 50
+    assert result.reason.startswith("stopped at the cap of 50 queries")
+    assert json.loads((tmp_path / "result.json").read_text())["reason"] == result.reason

@@ -83,9 +83,10 @@ def test_a_cell_retrained_with_the_conf_settings_gives_the_stored_run(embedded, 
     assert result.trainable_parameters == answer["trainable_parameters"]
     # Bit-equality holds only on the CPU that built the file: other CPUs of the same kind run
     # other SIMD kernels, whose rounding moves a 5-epoch SGD run by a few images (2 of 400 test
-    # images seen). A wrong recipe (seed, learning rate, network, data split) moves it by the
-    # spread between the seeds of this cell (71 of 400 test images). So: within 10 images of
-    # the stored run of seed 0, and nearer to it than to the runs of the other seeds.
+    # images seen). A wrong recipe (seed, learning rate, network, data split) moves it about as
+    # far as another seed does: the other seeds' runs of this cell lie 10 and 71 test images
+    # from seed 0's. So: within 10 images of seed 0's stored run and nearer to it than to any
+    # other seed's run (for the test accuracy, within 5 images).
     retrained = asdict(result.final)
     for metric, images in (("train_accuracy", 1000), ("validation_accuracy", 397),
                            ("test_accuracy", 400)):

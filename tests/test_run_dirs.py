@@ -131,6 +131,14 @@ def test_a_run_dir_belongs_to_one_kind_and_one_setting(finished: Path, tmp_path:
         search(searched)
 
 
+def test_a_start_refused_before_its_first_result_does_not_claim_the_dir(tmp_path: Path):
+    with pytest.raises(SettingsError, match="train.train_portion=0.0001 leaves 0"):
+        search(tmp_path, "train.train_portion=0.0001")  # refused after taking the dir
+    assert search(tmp_path).status == "finished"  # the corrected command runs there
+    with pytest.raises(RunDirError, match="other settings"):
+        search(tmp_path, "train.learning_rate=0.05")  # now the dir holds a result
+
+
 _HOLD = """
 import sys, time
 from pathlib import Path

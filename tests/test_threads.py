@@ -1,5 +1,5 @@
-"""The thread policy: `threads=auto` takes OMP_NUM_THREADS or a share of the cores, the count a
-run used is in its settings, and a run may resume with another count."""
+"""The thread policy: `threads=auto` takes OMP_NUM_THREADS or a share of the cores, each epoch
+records the thread count (and device) it ran with, and a run may resume with another count."""
 
 import json
 from pathlib import Path
@@ -10,9 +10,10 @@ from hydra import compose, initialize_config_dir
 
 from nasbench1shot1 import threads
 from nasbench1shot1.search import run
+from nasbench1shot1.tracking import Tracker
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
-QUICK = ["train.epochs=1", "logger=none", "supernet.channels=4", "supernet.num_cells=3",
+QUICK = ["logger=none", "supernet.channels=4", "supernet.num_cells=3",
          "device=cpu"]
 
 
@@ -33,15 +34,24 @@ def test_auto_takes_omp_num_threads_else_a_share_of_the_cores(monkeypatch: pytes
     assert threads.child_env(2)["OMP_NUM_THREADS"] == "2"
 
 
-def test_a_run_uses_and_records_its_thread_count_and_resumes_with_another(tmp_path: Path):
+class _StopAfterFirstEpoch(Tracker):
+    def log(self, record: dict) -> None:
+        raise KeyboardInterrupt
+
+
+def test_a_run_records_its_thread_count_per_epoch_and_resumes_with_another(tmp_path: Path):
     before = torch.get_num_threads()
+    cfg = [*QUICK, "train.epochs=2"]
     try:
-        first = run(config(*QUICK, "threads=2"), tmp_path, echo=False)
+        with pytest.raises(KeyboardInterrupt):
+            run(config(*cfg, "threads=2"), tmp_path, tracker=_StopAfterFirstEpoch(), echo=False)
         assert torch.get_num_threads() == 2
-        settings = json.loads((tmp_path / "result.json").read_text())["settings"]
-        assert settings["threads"] == 2
-        again = run(config(*QUICK, "threads=1"), tmp_path, echo=False)
+        resumed = run(config(*cfg, "threads=1"), tmp_path, echo=False)
         assert torch.get_num_threads() == 1
-        assert again.final_cell == first.final_cell and again.epochs_done == 1
     finally:
         torch.set_num_threads(before)
+    assert resumed.epochs_done == 2
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["epoch"], r["threads"], r["device"]) for r in records] == [(1, 2, "cpu"),
+                                                                         (2, 1, "cpu")]
+    assert json.loads((tmp_path / "result.json").read_text())["settings"]["threads"] == 1

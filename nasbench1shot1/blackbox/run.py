@@ -108,6 +108,7 @@ class BlackboxResult:
     run_dir: str
     wall_time: float
     kind: str = KIND
+    reason: str | None = None  # what ended the run when it was not its budget
     history: list[dict] = field(default_factory=list, repr=False)
 
     def summary(self) -> dict:
@@ -193,6 +194,12 @@ def _run(settings: BlackboxSettings, run_dir: Path, tracker, echo: bool) -> Blac
         if opened:
             opened["out"].close()
     history = objective.history
+    reason = None
+    if settings.trials is None and len(history) >= MAX_TRIALS:
+        reason = (f"stopped at the cap of {MAX_TRIALS:,} queries after "
+                  f"{objective.simulated_time:.0f} of {settings.time_budget:.0f} simulated s")
+        if echo:
+            print(reason, flush=True)
     regrets = [r["test_regret"] for r in history if r["test_regret"] is not None]
     last = history[-1] if history else None
     result = BlackboxResult(
@@ -203,7 +210,7 @@ def _run(settings: BlackboxSettings, run_dir: Path, tracker, echo: bool) -> Blac
         final_test_regret=last["test_regret"] if last else None,
         best_test_regret=min(regrets) if regrets else None,
         optimum=objective.optimum.as_dict(), run_dir=str(run_dir),
-        wall_time=time.perf_counter() - started, history=history,
+        wall_time=time.perf_counter() - started, reason=reason, history=history,
     )
     write_json(run_dir / RESULT_FILE, {**result.summary(), "settings": settings.as_dict()})
     if tracker is not None:
