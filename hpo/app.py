@@ -22,7 +22,7 @@ install()
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="nb1s1_hpo")
 def main(cfg: DictConfig) -> None:
-    from hpo.bohb import HpoSettings, run_bohb, run_worker
+    from hpo.bohb import HpoSettings, WorkersExited, run_bohb, run_worker
     from nasbench1shot1.checks import check_fields, known_keys
     from nasbench1shot1.nasbench import NASBenchError
 
@@ -37,7 +37,7 @@ def main(cfg: DictConfig) -> None:
             run_worker(settings, run_dir)
         else:
             run_bohb(settings, run_dir)
-    except (ValueError, TypeError, NASBenchError, OSError) as error:
+    except (ValueError, TypeError, NASBenchError, OSError, WorkersExited) as error:
         print(f"nb1s1-hpo: error: {error}", file=sys.stderr)
         sys.exit(1)
 

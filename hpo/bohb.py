@@ -1,10 +1,17 @@
 """A BOHB run: name server, master and workers, results, warm start, incumbent, figure.
 
-`run_bohb(settings, run_dir)` makes the run's secret, starts a Pyro4 name server (127.0.0.1 by
-default), `workers` local worker processes and the BOHB master; every Pyro4 message of the run is
-signed with the secret, and a caller without it is refused (`nasbench1shot1.pyro_security`). The
-name server's address, the run id and the secret go to `run_dir/nameserver.json`, readable by its
-owner only. Results are logged into `run_dir` by HpBandSter's `json_result_logger` (configs.json,
+`run_bohb(settings, run_dir)` checks everything that can be checked (the search config of the
+method and hpo.search_overrides, the logger section, that the name server can listen on
+hpo.host:hpo.port) before it claims `run_dir`; then it makes the run's secret, starts a Pyro4 name
+server (127.0.0.1 by default), `workers` local worker processes and the BOHB master; every Pyro4
+message of the run is signed with the secret, and a caller without it is refused
+(`nasbench1shot1.pyro_security`). The name server's address, the run id and the secret go to
+`run_dir/nameserver.json`, readable by its owner only, which exists only while the master runs
+(an earlier run's is removed first; HpBandSter's own pickle of the address is never written).
+When every local worker has exited and no worker is left, the master stops (`WorkersExited`, one
+sentence) instead of waiting for ever; its result files stay for a warm start.
+
+Results are logged into `run_dir` by HpBandSter's `json_result_logger` (configs.json,
 results.json). Results already in `run_dir`, or in `previous_run`, warm-start the new run: the
 merged data is written to `run_dir/warmstart/` first, and only then are the earlier files moved to
 `run_dir/previous-N/` (copied, then removed), so a warm start that fails leaves every file as it
@@ -12,17 +19,21 @@ was; a job whose worker died has no loss and is left out. At the end: `incumbent
 incumbent, its loss and test regret, the trajectory of the incumbent's test regret against the
 budget used so far) and `incumbent_regret.png`. `run_worker(settings, run_dir)` is a worker alone
 that joins a name server with the secret from `secret_file`, so one command runs BOHB across the
-nodes of a cluster; it exits when its master's name server stops answering.
+nodes of a cluster; it exits when its master is gone (`hpo.worker.watch_master`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -96,10 +107,17 @@ class HpoSettings:
         if self.worker_only and (not self.run_id or not self.port or not self.secret_file):
             raise ValueError("a worker alone (hpo.worker_only=true) needs hpo.run_id, hpo.port "
                              "and hpo.secret_file, the path of the master's nameserver.json")
+        if (isinstance(self.port, bool) or not isinstance(self.port, int)
+                or not 0 <= self.port <= 65535):
+            raise ValueError(f"hpo.port must be an integer from 0 to 65535 (0: any free port), "
+                             f"got {self.port!r}")
         if (isinstance(self.master_timeout, bool)
                 or not isinstance(self.master_timeout, (int, float)) or self.master_timeout <= 0):
             raise ValueError(f"hpo.master_timeout must be a positive number of seconds, got "
                              f"{self.master_timeout!r}")
+        from nasbench1shot1.tracking import make_tracker
+
+        make_tracker(self.logger)  # logger.kind and its keys, before anything starts
 
     def identity(self) -> dict:
         """What a warm start of the same run dir must share (more iterations may follow)."""
@@ -110,22 +128,110 @@ class HpoSettings:
                 f"seed={self.seed}", *self.search_overrides]
 
 
-def _configspace(s: HpoSettings):
+class WorkersExited(RuntimeError):
+    """Every local worker of a master has exited and no other worker is registered."""
+
+
+def _reason(error: BaseException) -> str:
+    """Hydra's or OmegaConf's error in a few words: its first line (two for a parse error), the
+    first line of its cause, and the choices of a config group."""
+    from hydra.errors import MissingConfigException, OverrideParseException
+
+    lines = str(error).strip().splitlines()
+    parts = lines[:2] if isinstance(error, OverrideParseException) else lines[:1]
+    cause = error.__cause__
+    if cause is not None and str(cause).strip():
+        parts.append(str(cause).strip().splitlines()[0])
+    if isinstance(error, MissingConfigException) and error.options:
+        parts.append(f"expected one of {', '.join(error.options)}")
+    return "; ".join(part.strip().rstrip(".") for part in parts if part.strip()) or \
+        type(error).__name__
+
+
+def _search_config(s: HpoSettings) -> dict:
+    """The search config of the run's fixed overrides (a plain dict, checked); one sentence naming
+    hpo.method or hpo.search_overrides and the override that does not apply."""
+    from hydra.errors import HydraException
     from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
 
     from nasbench1shot1.config import settings_from
 
-    cfg = compose_search([*s.base_overrides(), "logger=none"])
-    settings_from(cfg)  # bad search overrides fail here, before anything starts
-    defaults = defaults_of(OmegaConf.to_container(cfg, resolve=True))
+    hydra_errors = (HydraException, OmegaConfBaseException)
+    for override in s.search_overrides:
+        if re.fullmatch(r"[+~]{0,2}train\.epochs(=.*)?", override.strip()):
+            raise ValueError(f"hpo.search_overrides: {override!r} sets what BOHB sets (the epochs "
+                             "are the budget, hpo.min_budget to hpo.max_budget); leave it out")
+    base = [*s.base_overrides()[:3], "logger=none"]
+    tail = [f"train.epochs={s.max_budget}"]  # as every evaluation sets it, after the others
+
+    def composed(overrides: list[str]):
+        cfg = compose_search(overrides)
+        settings_from(cfg)
+        return cfg
+
+    try:
+        composed([*base, *tail])
+    except hydra_errors as error:
+        raise ValueError(f"hpo.method={s.method} does not give a search config "
+                         f"({_reason(error)})") from None
+    try:
+        cfg = composed([*base, *s.search_overrides, *tail])
+        return OmegaConf.to_container(cfg, resolve=True)
+    except (*hydra_errors, ValueError) as error:
+        failure = error
+    for number in range(1, len(s.search_overrides) + 1):  # the first override that fails
+        try:
+            composed([*base, *s.search_overrides[:number], *tail])
+        except (*hydra_errors, ValueError) as error:
+            reason = _reason(error) if isinstance(error, hydra_errors) else str(error)
+            raise ValueError(f"hpo.search_overrides: {s.search_overrides[number - 1]!r} does not "
+                             f"apply to the search config ({reason})") from None
+    reason = _reason(failure) if isinstance(failure, hydra_errors) else str(failure)
+    raise ValueError(f"hpo.search_overrides do not give a search config ({reason})") from None
+
+
+def _configspace(s: HpoSettings):
+    """The ConfigSpace of the run, its defaults those of the composed search config."""
+    defaults = defaults_of(_search_config(s))
     return method_configspace(s.method, s.setting, defaults, seed=s.seed)
 
 
-def run_worker(s: HpoSettings, run_dir: str | Path) -> SearchWorker:
+def _in_use(s: HpoSettings, port: int) -> OSError:
+    return OSError(f"hpo.port={port} is in use on hpo.host={s.host}; use another port or 0 for "
+                   "any free one")
+
+
+def _check_address(s: HpoSettings) -> None:
+    """That the name server can listen on hpo.host:hpo.port (a probe bound and closed at once,
+    as Pyro4 binds: with SO_REUSEADDR); one sentence naming the key otherwise."""
+    family = socket.AF_INET6 if ":" in s.host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((s.host, s.port))
+    except socket.gaierror as error:
+        raise ValueError(f"hpo.host={s.host} is not a host name or address this machine knows "
+                         f"({error.strerror}); use this node's address, or 127.0.0.1") from None
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            raise _in_use(s, s.port) from None
+        if error.errno == errno.EADDRNOTAVAIL:
+            raise ValueError(f"hpo.host={s.host} is not an address of this machine; the name "
+                             "server listens there: use this node's address, or 127.0.0.1"
+                             ) from None
+        raise OSError(f"the name server cannot listen on hpo.host={s.host} hpo.port={s.port} "
+                      f"({error.strerror or error}); use another port, or 0 for any free one"
+                      ) from None
+
+
+def run_worker(s: HpoSettings, run_dir: str | Path, parent: int | None = None) -> SearchWorker:
     """A worker process that joins the name server at s.host:s.port for run s.run_id, with the
-    secret in s.secret_file; it ends when the master shuts it down or is gone."""
+    secret in s.secret_file; it ends when the master shuts it down or is gone (`watch_master`;
+    `parent`: the pid of the master that started this local worker)."""
     import Pyro4.errors
 
+    _search_config(s)  # a bad search override fails here, not in every evaluation
     worker = SearchWorker(
         s.base_overrides(), run_dir, logger_cfg=s.logger, run_id=s.run_id,
         nameserver=s.host, nameserver_port=s.port, id=f"{os.uname().nodename}-{os.getpid()}",
@@ -139,7 +245,7 @@ def run_worker(s: HpoSettings, run_dir: str | Path) -> SearchWorker:
                           f"worker ({error}); check hpo.host and hpo.port, and that "
                           f"hpo.secret_file={s.secret_file} is the master's current "
                           "nameserver.json") from None
-        stop = watch_master(s.host, s.port, s.master_timeout)
+        stop = watch_master(s.host, s.port, s.master_timeout, parent=parent)
         try:
             worker.run()
         finally:
@@ -149,15 +255,17 @@ def run_worker(s: HpoSettings, run_dir: str | Path) -> SearchWorker:
 
 def _spawn_worker(s: HpoSettings, run_dir: Path) -> subprocess.Popen:
     args = json.dumps({"settings": {**asdict(s), "search_overrides": list(s.search_overrides)},
-                       "run_dir": str(run_dir)})
+                       "run_dir": str(run_dir), "parent": os.getpid()})
     code = ("import json, sys; from hpo.bohb import HpoSettings, run_worker; "
             "a = json.loads(sys.argv[1]); s = a['settings']; "
             "s['search_overrides'] = tuple(s['search_overrides']); "
-            "run_worker(HpoSettings(**s), a['run_dir'])")
-    log = (run_dir / "workers.log").open("a")
-    # local workers share the machine's cores instead of each taking all of them
-    env = thread_policy.child_env(thread_policy.share(s.workers))
-    return subprocess.Popen([sys.executable, "-c", code, args], stdout=log, stderr=log, env=env)
+            "run_worker(HpoSettings(**s), a['run_dir'], parent=a['parent'])")
+    # local workers share the machine's cores instead of each taking all of them; a user's
+    # OMP_NUM_THREADS stays what it is
+    env = thread_policy.child_env(thread_policy.resolve("auto", processes=s.workers))
+    with (run_dir / "workers.log").open("a") as log:
+        return subprocess.Popen([sys.executable, "-c", code, args], stdout=log, stderr=log,
+                                env=env)
 
 
 def _has_results(folder: Path) -> bool:
@@ -321,27 +429,84 @@ def run_bohb(s: HpoSettings, run_dir: str | Path, echo: bool = True) -> dict:
     The master holds `run_dir` for its whole life, and only a BOHB run with the same
     `HpoSettings.identity()` may use it (`runfiles.own_run_dir`)."""
     run_dir = Path(run_dir).resolve()
+    configspace = _configspace(s)  # every check that can fail comes before the dir is claimed
+    _check_address(s)
     with own_run_dir(run_dir, KIND, s.identity()):
-        return _run_bohb(s, run_dir, echo)
+        return _run_bohb(s, run_dir, echo, configspace)
 
 
-def _run_bohb(s: HpoSettings, run_dir: Path, echo: bool) -> dict:
+def _stop_when_workers_exit(master, children: list[subprocess.Popen],
+                            message: str) -> threading.Event:
+    """Make `master.run` raise WorkersExited(message) once every local worker process in
+    `children` has exited and the dispatcher has no worker left (two checks a second apart, so
+    that the jobs of the dead workers are recorded first); HpBandSter would wait for ever.
+    Setting the returned event ends the watch."""
+    done, gone = threading.Event(), threading.Event()
+    cond = master.thread_cond
+
+    def wait_for_workers(min_n_workers: int = 1) -> None:
+        # HpBandSter 0.7.4's Master.wait_for_workers, which may stop the run
+        with cond:
+            while master.dispatcher.number_of_workers() < min_n_workers:
+                if gone.is_set():
+                    raise WorkersExited(message)
+                cond.wait(1)
+                master.dispatcher.trigger_discover_worker()
+
+    def queue_wait() -> None:
+        # HpBandSter 0.7.4's Master._queue_wait, which may stop the run; `run` holds the
+        # condition once (acquired without a finally), so it is released before raising
+        def stop_if_gone() -> None:
+            if gone.is_set():
+                cond.release()
+                raise WorkersExited(message)
+
+        if master.num_running_jobs >= master.job_queue_sizes[1]:
+            while master.num_running_jobs > master.job_queue_sizes[0]:
+                stop_if_gone()
+                cond.wait()
+        stop_if_gone()
+
+    def watch() -> None:
+        seen = 0
+        while not done.wait(1.0):
+            exited = all(child.poll() is not None for child in children)
+            seen = seen + 1 if exited and master.dispatcher.number_of_workers() == 0 else 0
+            if seen >= 2:
+                gone.set()
+                with cond:
+                    cond.notify_all()
+                return
+
+    master.wait_for_workers = wait_for_workers
+    master._queue_wait = queue_wait
+    threading.Thread(target=watch, name="local workers watch", daemon=True).start()
+    return done
+
+
+def _run_bohb(s: HpoSettings, run_dir: Path, echo: bool, configspace) -> dict:
     import hpbandster.core.nameserver as hpns
     import hpbandster.core.result as hpres
     from hpbandster.optimizers import BOHB
 
-    configspace = _configspace(s)
+    secret_file = run_dir / "nameserver.json"
+    # a Slurm recipe waits for this file: never let it find an earlier run's address and secret
+    secret_file.unlink(missing_ok=True)
     np.random.seed(s.seed)  # BOHB 0.7.4 has no seed argument; its sampling uses numpy's RNG
     previous, sources = _previous_results(s, run_dir)
     run_id = s.run_id or f"nb1s1-{uuid.uuid4().hex[:8]}"
     secret = new_secret()
     with keyed(secret):
-        nameserver = hpns.NameServer(run_id=run_id, host=s.host, port=s.port,
-                                     working_directory=str(run_dir))
-        host, port = nameserver.start()
-        children, master = [], None
+        # no working_directory: HpBandSter would write its address into a pickle in the run dir
+        nameserver = hpns.NameServer(run_id=run_id, host=s.host, port=s.port)
         try:
-            secret_file = run_dir / "nameserver.json"
+            host, port = nameserver.start()
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise _in_use(s, s.port) from None
+            raise
+        children, master, watching = [], None, None
+        try:
             write_private_json(secret_file, {"host": host, "port": port, "run_id": run_id,
                                              "secret": secret})
             if echo:
@@ -362,8 +527,17 @@ def _run_bohb(s: HpoSettings, run_dir: Path, echo: bool) -> dict:
                 host=host,  # the dispatcher listens where the workers reach the name server
             )
             _default_first(master, configspace)
+            if children:
+                workers = (f"all {len(children)} local workers" if len(children) > 1
+                           else "the local worker")
+                watching = _stop_when_workers_exit(
+                    master, children,
+                    f"{workers} exited (see {run_dir / 'workers.log'}); start the same command "
+                    "again to warm-start from the results")
             result = master.run(n_iterations=s.iterations, min_n_workers=1)
         finally:
+            if watching is not None:
+                watching.set()
             if master is not None:
                 master.shutdown(shutdown_workers=True)
             nameserver.shutdown()
@@ -374,6 +548,8 @@ def _run_bohb(s: HpoSettings, run_dir: Path, echo: bool) -> dict:
                 except subprocess.TimeoutExpired:
                     child.kill()
                     child.wait()
+            with contextlib.suppress(OSError):
+                secret_file.unlink()  # the run is over: no worker may join it any more
     id2config = result.get_id2config_mapping()
     incumbent = result.get_incumbent_id()
     runs = result.get_runs_by_id(incumbent) if incumbent is not None else []

@@ -6,7 +6,8 @@ overrides (method, space, seed, experiment, ...), the configuration's overrides 
 the benchmark validation error of the final cell (selection never looks at test data); the test
 regret and the final cell go into the info dict. A diverged or crashed run returns the worst
 loss (1.0, every image wrong) with its status and reason in the info dict, so the master goes on.
-`watch_master` ends a worker process whose master is gone (kill -9 leaves no one to shut it down).
+`watch_master` ends a worker process whose master is gone (kill -9 leaves no one to shut it down),
+and keeps it while the master is merely slow or paused.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ install()
 WORST_LOSS = 1.0
 #: how often (seconds, at most) a worker checks that its master's name server still answers
 WATCH_INTERVAL = 5.0
+#: a name server that does not answer at all (paused, busy, a dead node) counts as gone only
+#: after SILENCE_FACTOR x the master timeout
+SILENCE_FACTOR = 20
 
 log = logging.getLogger(__name__)
 
@@ -68,27 +72,68 @@ def config_name(config_id: Any) -> str:
     return "_".join(str(int(part)) for part in config_id)
 
 
-def watch_master(host: str, port: int, timeout: float) -> threading.Event:
-    """Watch from a daemon thread that the master's name server at host:port answers (every
-    timeout/3 s, at most WATCH_INTERVAL) and end this process once it has not answered for
-    `timeout` seconds: a worker must not outlive its master, on this machine or another one.
-    Setting the returned event stops the watch."""
+def _refused(error: BaseException) -> bool:
+    """Whether a failed ping means the name server is gone: its port refused the connection
+    (nothing listens there), or the process there refused this run's key (another run now
+    listens on the port). Anything else (a timeout, an unreachable host) is silence."""
     import Pyro4.errors
 
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, (ConnectionRefusedError, Pyro4.errors.SecurityError)):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
+def watch_master(host: str, port: int, timeout: float,
+                 parent: int | None = None) -> threading.Event:
+    """Watch from a daemon thread (every timeout/3 s, at most WATCH_INTERVAL) that the master is
+    still there, and end this process once it is gone: a worker must not outlive its master, on
+    this machine or another one, but must not leave a master that is merely slow or paused.
+
+    - `parent`: the pid of the master that started this (local) worker; once this process's
+      parent is another one, the master is gone: exit at once.
+    - The master's name server at host:port refusing every ping for `timeout` seconds (nothing
+      listens on the port, or the process there refuses this run's key): exit.
+    - No answer at all (a paused or busy master, a dead node, a lost network): exit only after
+      SILENCE_FACTOR x `timeout` seconds without an answer.
+
+    Setting the returned event stops the watch."""
     interval = min(WATCH_INTERVAL, timeout / 3)
+    silence = SILENCE_FACTOR * timeout
     stop = threading.Event()
 
+    def leave(why: str) -> None:
+        if not stop.is_set():
+            log.error("%s; this worker exits", why)
+            os._exit(1)
+
     def watch() -> None:
-        seen = time.monotonic()
+        seen, refused_since = time.monotonic(), None
         while not stop.wait(interval):
+            if parent is not None and os.getppid() != parent:
+                leave(f"its master (pid {parent}) is gone")
             try:
                 ping_name_server(host, port, interval)
-                seen = time.monotonic()
-            except (Pyro4.errors.PyroError, OSError) as error:
-                if time.monotonic() - seen >= timeout and not stop.is_set():
-                    log.error("the master's name server %s:%s has not answered for %.0f s (%s); "
-                              "this worker exits", host, port, timeout, error)
-                    os._exit(1)
+                seen, refused_since = time.monotonic(), None
+                continue
+            except Exception as error:  # noqa: BLE001 - any failed ping is judged below
+                failure = error
+            now = time.monotonic()
+            if _refused(failure):
+                refused_since = refused_since if refused_since is not None else now
+                if now - refused_since >= timeout:
+                    leave(f"the master's name server {host}:{port} has refused this worker for "
+                          f"{timeout:g} s ({failure}), so the master is gone")
+            else:
+                refused_since = None
+                if now - seen >= silence:
+                    leave(f"the master's name server {host}:{port} has not answered for "
+                          f"{silence:.0f} s ({SILENCE_FACTOR} x hpo.master_timeout={timeout:g} s; "
+                          f"{failure})")
 
     threading.Thread(target=watch, name="master watchdog", daemon=True).start()
     return stop

@@ -6,7 +6,9 @@ summary, the cell's adjacency and ops as a table; project, group (method and spa
 come from the config. Without a W&B login it runs offline (real run files under the run dir, to
 `wandb sync` later). A W&B failure logs one warning line and never stops a search; starting a
 run waits at most `init_timeout` seconds (conf/logger/wandb.yaml), so an endpoint that does not
-answer costs a search that long, not W&B's own 90 s.
+answer costs a search that long, not W&B's own 90 s; W&B's own error reporting, whose telemetry
+export at exit would wait 10 s more on such an endpoint, is off unless WANDB_ERROR_REPORTING is
+set.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ class WandbTracker(Tracker):
                  init_timeout: float = 15.0):
         if mode not in ("auto", "online", "offline", "disabled"):
             raise ValueError(
-                f"unknown W&B mode {mode!r}, expected auto, online, offline or disabled"
+                f"logger.mode must be auto, online, offline or disabled, got {mode!r}"
             )
         if (isinstance(init_timeout, bool) or not isinstance(init_timeout, (int, float))
                 or init_timeout <= 0):
@@ -75,6 +77,10 @@ class WandbTracker(Tracker):
         self.run = None
 
     def start(self, config: dict, run_dir: Path) -> None:
+        # W&B's own error reporting exports its telemetry to the W&B server when the process
+        # exits and waits up to 10 s more there for a server that does not answer; it stays off
+        # unless WANDB_ERROR_REPORTING says otherwise (read when a run starts)
+        os.environ.setdefault("WANDB_ERROR_REPORTING", "false")
         try:
             import wandb
 
@@ -145,11 +151,24 @@ def _labels(config: dict) -> tuple[str, int, int, str]:
 
 
 def make_tracker(logger: Any) -> Tracker:
-    """The tracker of a `logger` config section (conf/logger/*.yaml)."""
+    """The tracker of a `logger` config section (conf/logger/*.yaml); one sentence naming the key
+    when the section is bad."""
+    import inspect
+    import typing
+
+    from nasbench1shot1.checks import typed
+
     logger = dict(logger or {})
     kind = logger.pop("kind", "none")
-    if kind == "none":
+    if kind not in ("wandb", "none"):
+        raise ValueError(f"logger.kind must be wandb or none, got {kind!r}")
+    known = list(inspect.signature(WandbTracker.__init__).parameters)[1:]
+    unknown = sorted(set(logger) - set(known))
+    if unknown:
+        raise ValueError(f"unknown key logger.{unknown[0]} for W&B, expected one of "
+                         f"{', '.join(known)}")
+    if kind == "none":  # W&B's settings do not apply
         return Tracker()
-    if kind == "wandb":
-        return WandbTracker(**logger)
-    raise ValueError(f"unknown logger {kind!r}, expected wandb or none")
+    hints = typing.get_type_hints(WandbTracker.__init__)
+    return WandbTracker(**{key: typed(f"logger.{key}", value, hints[key])
+                           for key, value in logger.items()})

@@ -80,6 +80,11 @@ BAD = [
      "method.baseline_decay must be in [0.0, 1.0], got -3"),
     ("search", ["method.arch_betas=[2,0.999]"],
      "method.arch_betas must be two numbers in [0, 1) (Adam's betas), got [2, 0.999]"),
+    ("search", ["logger=wandb", "logger.tags=5"], "logger.tags must be a list or null, got 5"),
+    ("search", ["logger=wandb", "logger.mode=loud"],
+     "logger.mode must be auto, online, offline or disabled, got 'loud'"),
+    ("search", ["logger=wandb", "+logger.colour=red"], "unknown key logger.colour for W&B"),
+    ("search", ["+logger.foo=1"], "unknown key logger.foo for W&B, expected one of project"),
     # nb1s1-blackbox
     ("blackbox", ["trials=100000000"],
      "trials=100000000 is more than the 1,000,000 queries one run may make"),
@@ -88,6 +93,7 @@ BAD = [
      "trials and time_budget are both null; set at least one budget"),
     ("blackbox", ["time_budget=-5"], "time_budget must be in (0.0, inf], got -5"),
     ("blackbox", ["+foo=1"], "unknown key foo for nb1s1-blackbox"),
+    ("blackbox", ["+benchmark.foo=1"], "unknown key benchmark.foo, expected one of name, path"),
     ("blackbox", ["selection_metric=accuracy"], "unknown selection_metric 'accuracy'"),
     ("blackbox", ["search_space=7"], "unknown search space 7"),
     ("blackbox", ["optimizer.population_size=maybe"],
@@ -105,6 +111,15 @@ BAD = [
     ("hpo", ["hpo.worker_only=maybe"], "hpo.worker_only must be true or false, got 'maybe'"),
     ("hpo", ["hpo.iterations=2.5"], "hpo.iterations must be an integer, got 2.5"),
     ("hpo", ["+foo=1"], "unknown key foo for nb1s1-hpo"),
+    ("hpo", ["hpo.port=-5"], "hpo.port must be an integer from 0 to 65535 (0: any free port), "
+                             "got -5"),
+    ("hpo", ["hpo.port=70000"], "hpo.port must be an integer from 0 to 65535"),
+    ("hpo", ["logger.kind=banana"], "logger.kind must be wandb or none, got 'banana'"),
+    ("hpo", ['hpo.search_overrides=["train.epoch=3"]'],
+     "hpo.search_overrides: 'train.epoch=3' does not apply to the search config"),
+    ("hpo", ['hpo.search_overrides=["train.epochs=7"]'],
+     "hpo.search_overrides: 'train.epochs=7' sets what BOHB sets"),
+    ("hpo", ["hpo.method=foo"], "hpo.method=foo does not give a search config"),
     ("hpo", ["+hpo.foo=1"], "unknown key hpo.foo, expected one of method"),
     # nb1s1-build
     ("build", ["repeats=0"], "repeats must be a positive integer, got 0"),
@@ -142,7 +157,9 @@ def test_the_table_is_large_and_spans_every_app():
 def test_a_bad_setting_is_one_sentence(app: str, overrides: list, sentence: str, tmp_path: Path,
                                        monkeypatch: pytest.MonkeyPatch, capsys):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sys, "argv", [f"nb1s1-{app}", *QUIET[app], *overrides,
+    quiet = [] if any(o.startswith(("logger=", "logger.kind=")) for o in overrides) \
+        else QUIET[app]
+    monkeypatch.setattr(sys, "argv", [f"nb1s1-{app}", *quiet, *overrides,
                                       f"hydra.run.dir={tmp_path / 'run'}"])
     with pytest.raises(SystemExit) as exit_:
         APPS[app]()

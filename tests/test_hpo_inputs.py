@@ -1,0 +1,146 @@
+"""nb1s1-hpo's inputs: each bad one is one sentence naming its key, given before the run dir is
+claimed (no run.json, no run.lock); a local worker keeps the user's thread count; a BOHB run
+leaves no pickle and no stale nameserver.json behind."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from test_hpo import tiny
+
+from hpo.app import main as hpo_main
+from nasbench1shot1 import threads
+from nasbench1shot1.tracking import make_tracker
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+
+BAD = [
+    (["hpo.port=-5"], "hpo.port must be an integer from 0 to 65535 (0: any free port), got -5"),
+    (["hpo.port=70000"],
+     "hpo.port must be an integer from 0 to 65535 (0: any free port), got 70000"),
+    (["logger.kind=banana"], "logger.kind must be wandb or none, got 'banana'"),
+    (["logger.kind=wandb", "logger.mode=loud"],
+     "logger.mode must be auto, online, offline or disabled, got 'loud'"),
+    (["logger.kind=wandb", "+logger.colour=red"],
+     "unknown key logger.colour for W&B, expected one of project, entity, mode, group, "
+     "run_name, tags, step_metric, job_type, summary_extra, init_timeout"),
+    (['hpo.search_overrides=["train.epoch=3"]'],
+     "hpo.search_overrides: 'train.epoch=3' does not apply to the search config (Could not "
+     "override 'train.epoch'; Key 'epoch' is not in struct)"),
+    (['hpo.search_overrides=["supernet.channels=4","experiment=nope"]'],
+     "hpo.search_overrides: 'experiment=nope' does not apply to the search config (In 'search': "
+     "Could not find 'experiment/nope'; expected one of embedded, paper)"),
+    (['hpo.search_overrides=["train.lr"]'],
+     "hpo.search_overrides: 'train.lr' does not apply to the search config (Error parsing "
+     "override 'train.lr'; missing EQUAL at '<EOF>')"),
+    (['hpo.search_overrides=["train.batch_size=-1"]'],
+     "hpo.search_overrides: 'train.batch_size=-1' does not apply to the search config "
+     "(train.batch_size must be a positive integer, got -1)"),
+    (['hpo.search_overrides=["train.epochs=7"]'],
+     "hpo.search_overrides: 'train.epochs=7' sets what BOHB sets (the epochs are the budget, "
+     "hpo.min_budget to hpo.max_budget); leave it out"),
+    (["hpo.method=foo"],
+     "hpo.method=foo does not give a search config (In 'search': Could not find 'method/foo'; "
+     "expected one of darts, enas, gdas, pc_darts, random_ws)"),
+    (["hpo.host=banana.invalid"],
+     "hpo.host=banana.invalid is not a host name or address this machine knows (Name or "
+     "service not known); use this node's address, or 127.0.0.1"),
+    (["hpo.host=192.0.2.1"],
+     "hpo.host=192.0.2.1 is not an address of this machine; the name server listens there: "
+     "use this node's address, or 127.0.0.1"),
+]
+
+
+def _refused(overrides: list[str], tmp_path: Path, monkeypatch, capsys) -> str:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["nb1s1-hpo", *overrides,
+                                      f"hydra.run.dir={tmp_path / 'run'}"])
+    with pytest.raises(SystemExit) as exit_:
+        hpo_main()
+    err = capsys.readouterr().err
+    assert exit_.value.code == 1, err
+    assert "Traceback" not in err
+    for name in ("run.json", "run.lock", "nameserver.json"):  # the dir is not claimed
+        assert not (tmp_path / "run" / name).exists(), name
+    return err.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize(("overrides", "sentence"), BAD, ids=[" ".join(o) for o, _ in BAD])
+def test_a_bad_input_is_one_sentence_before_the_run_dir_is_claimed(
+        overrides: list[str], sentence: str, tmp_path: Path, monkeypatch, capsys):
+    assert _refused(overrides, tmp_path, monkeypatch, capsys) == f"nb1s1-hpo: error: {sentence}"
+
+
+def test_a_port_in_use_is_one_sentence_before_the_run_dir_is_claimed(tmp_path: Path,
+                                                                      monkeypatch, capsys):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        last = _refused([f"hpo.port={port}"], tmp_path, monkeypatch, capsys)
+    assert last == (f"nb1s1-hpo: error: hpo.port={port} is in use on hpo.host=127.0.0.1; use "
+                    "another port or 0 for any free one")
+
+
+def test_the_logger_section_takes_init_timeout():
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
+        cfg = compose("nb1s1_hpo", overrides=["logger.kind=wandb", "logger.init_timeout=5"])
+    assert make_tracker(dict(cfg.logger)).init_timeout == 5
+
+
+def test_local_workers_keep_the_users_thread_count(tmp_path: Path, monkeypatch):
+    import hpo.bohb
+
+    seen = []
+    monkeypatch.setattr(hpo.bohb.subprocess, "Popen",
+                        lambda *args, env=None, **kwargs: seen.append(env))
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    hpo.bohb._spawn_worker(tiny(workers=4), tmp_path)
+    assert seen[-1]["OMP_NUM_THREADS"] == "3"
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    hpo.bohb._spawn_worker(tiny(workers=4), tmp_path)
+    assert seen[-1]["OMP_NUM_THREADS"] == str(threads.share(4))
+
+
+@pytest.mark.timeout(240)
+def test_a_run_leaves_no_pickle_and_no_stale_nameserver_json(tmp_path: Path, monkeypatch):
+    import hpbandster.core.nameserver as hpns
+
+    from hpo.bohb import run_bohb
+
+    stale = tmp_path / "nameserver.json"
+    stale.write_text(json.dumps({"host": "127.0.0.1", "port": 1, "run_id": "old",
+                                 "secret": "ab" * 32}))
+    stale.chmod(0o600)
+    at_start, start = {}, hpns.NameServer.start
+
+    def spy(self):
+        at_start["stale"] = stale.exists()
+        address = start(self)
+        at_start["pickles"] = [p.name for p in tmp_path.rglob("*.pkl")]
+        return address
+
+    monkeypatch.setattr(hpns.NameServer, "start", spy)
+    run_bohb(tiny(workers=1, min_budget=1, max_budget=1), tmp_path, echo=False)
+    assert at_start == {"stale": False, "pickles": []}
+    assert not list(tmp_path.rglob("*.pkl"))
+    assert not stale.exists()  # a Slurm recipe waiting for it must not find this run's address
+    assert (tmp_path / "results.json").stat().st_size > 0
+
+
+def test_the_sentences_are_printed_by_the_installed_command(tmp_path: Path):
+    import shutil
+
+    script = shutil.which("nb1s1-hpo") or pytest.fail("nb1s1-hpo is not installed")
+    done = subprocess.run([script, "hpo.port=70000", f"hydra.run.dir={tmp_path}"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "nb1s1-hpo: error: hpo.port must be an integer from 0 to 65535 (0: any free port), got "
+        "70000"]
