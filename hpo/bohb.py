@@ -44,7 +44,7 @@ import numpy as np
 from hpo.configspaces import SETTINGS, defaults_of, method_configspace
 from hpo.worker import SearchWorker, compose_search, watch_master
 from nasbench1shot1 import threads as thread_policy
-from nasbench1shot1.checks import positive_int
+from nasbench1shot1.checks import number_in, positive_int, typed
 from nasbench1shot1.pyro_security import (
     address_towards,
     keyed,
@@ -97,7 +97,7 @@ class HpoSettings:
                 f"unknown hpo setting {self.setting!r}, expected one of {', '.join(SETTINGS)}")
         for name in ("eta", "min_budget", "max_budget", "iterations"):
             positive_int(f"hpo.{name}", getattr(self, name))
-        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 0:
+        if typed("hpo.workers", self.workers, int) < 0:
             raise ValueError(f"hpo.workers must be a non-negative integer, got {self.workers!r}")
         if self.eta < 2:
             raise ValueError(f"hpo.eta must be at least 2, got {self.eta}")
@@ -107,14 +107,10 @@ class HpoSettings:
         if self.worker_only and (not self.run_id or not self.port or not self.secret_file):
             raise ValueError("a worker alone (hpo.worker_only=true) needs hpo.run_id, hpo.port "
                              "and hpo.secret_file, the path of the master's nameserver.json")
-        if (isinstance(self.port, bool) or not isinstance(self.port, int)
-                or not 0 <= self.port <= 65535):
+        if not 0 <= typed("hpo.port", self.port, int) <= 65535:
             raise ValueError(f"hpo.port must be an integer from 0 to 65535 (0: any free port), "
                              f"got {self.port!r}")
-        if (isinstance(self.master_timeout, bool)
-                or not isinstance(self.master_timeout, (int, float)) or self.master_timeout <= 0):
-            raise ValueError(f"hpo.master_timeout must be a positive number of seconds, got "
-                             f"{self.master_timeout!r}")
+        number_in("hpo.master_timeout", self.master_timeout, 0.0, None, low_open=True)
         from nasbench1shot1.tracking import make_tracker
 
         make_tracker(self.logger)  # logger.kind and its keys, before anything starts

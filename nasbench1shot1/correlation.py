@@ -6,12 +6,12 @@ each cell (on the architecture half of the data, `batches` batches), and compare
 the cells' benchmark test accuracy (mean over repeats) by the ranking criteria of
 `analysis.criteria` (Pearson, Spearman, Kendall tau, precision, best and worst rank at each K of
 `ks`). Writes `correlation.json` (the scores per cell and the criteria) and `correlation.png`/`.pdf`
-(scatter) into the run dir. `nb1s1 correlation RUN_DIR` is the command.
+(scatter) into the run dir, holding the run dir's lock (not while the search runs). `nb1s1
+correlation RUN_DIR` is the command.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +19,7 @@ import torch
 
 from nasbench1shot1.analysis.criteria import ranking_criteria
 from nasbench1shot1.config import settings_from
+from nasbench1shot1.runfiles import LOCK_FILE, held, write_json
 from nasbench1shot1.search import CHECKPOINT_FILE, _batches, _Search, load_checkpoint
 from nasbench1shot1.spaces import cell_architectures
 
@@ -30,7 +31,13 @@ def correlation(run_dir: str | Path, samples: int | None = 100, batches: int = 4
     path = run_dir / CHECKPOINT_FILE
     if not path.is_file():
         raise ValueError(f"{run_dir} has no {CHECKPOINT_FILE}; is it the run dir of a search?")
-    state = load_checkpoint(path)
+    # the study reads the search's checkpoint and writes into its run dir: not while it runs
+    with held(run_dir / LOCK_FILE, str(run_dir), "run the study when the search has ended"):
+        return _study(run_dir, load_checkpoint(path), samples, batches, seed, plot, ks)
+
+
+def _study(run_dir: Path, state: dict, samples: int | None, batches: int, seed: int, plot: bool,
+           ks: tuple[int | float, ...]) -> dict:
     search = _Search(settings_from(state["settings"]), run_dir, None, echo=False)
     search.model.load_state_dict(state["model"])
     search.method.load_state_dict(state["method"])
@@ -61,7 +68,7 @@ def correlation(run_dir: str | Path, samples: int | None = 100, batches: int = 4
     for row in result["scores"]:
         if not np.isfinite(row["benchmark_test_accuracy"]):
             row["benchmark_test_accuracy"] = None
-    (run_dir / "correlation.json").write_text(json.dumps(result, indent=1))
+    write_json(run_dir / "correlation.json", result)
     if plot:
         from nasbench1shot1.analysis.figures import correlation_scatter
         from nasbench1shot1.analysis.runs import CorrelationRun

@@ -57,11 +57,10 @@ class WandbTracker(Tracker):
             raise ValueError(
                 f"logger.mode must be auto, online, offline or disabled, got {mode!r}"
             )
-        if (isinstance(init_timeout, bool) or not isinstance(init_timeout, (int, float))
-                or init_timeout <= 0):
-            raise ValueError(f"logger.init_timeout must be a positive number of seconds, got "
-                             f"{init_timeout!r}")
-        self.init_timeout = float(init_timeout)
+        from nasbench1shot1.checks import number_in
+
+        self.init_timeout = number_in("logger.init_timeout", init_timeout, 0.0, None,
+                                      low_open=True)
         self.project, self.entity, self.mode = project, entity, mode
         self.group, self.run_name, self.tags = group, run_name, list(tags or [])
         self.step_metric, self.job_type = step_metric, job_type

@@ -120,6 +120,21 @@ BAD = [
     ("hpo", ['hpo.search_overrides=["train.epochs=7"]'],
      "hpo.search_overrides: 'train.epochs=7' sets what BOHB sets"),
     ("hpo", ["hpo.method=foo"], "hpo.method=foo does not give a search config"),
+    ("hpo", ["logger.kind=wandb", "logger.mode=loud"],
+     "logger.mode must be auto, online, offline or disabled, got 'loud'"),
+    ("hpo", ['hpo.search_overrides=["supernet.channels=4","experiment=nope"]'],
+     "hpo.search_overrides: 'experiment=nope' does not apply to the search config (In 'search': "
+     "Could not find 'experiment/nope'; expected one of embedded, paper)"),
+    ("hpo", ['hpo.search_overrides=["train.lr"]'],
+     "hpo.search_overrides: 'train.lr' does not apply to the search config (Error parsing "
+     "override 'train.lr'; missing EQUAL at '<EOF>')"),
+    ("hpo", ['hpo.search_overrides=["train.batch_size=-1"]'],
+     "hpo.search_overrides: 'train.batch_size=-1' does not apply to the search config "
+     "(train.batch_size must be a positive integer, got -1)"),
+    ("hpo", ["hpo.host=banana.invalid"],
+     "hpo.host=banana.invalid is not a host name or address this machine knows"),
+    ("hpo", ["hpo.host=192.0.2.1"],
+     "hpo.host=192.0.2.1 is not an address of this machine; the name server listens there"),
     ("hpo", ["+hpo.foo=1"], "unknown key hpo.foo, expected one of method"),
     # nb1s1-build
     ("build", ["repeats=0"], "repeats must be a positive integer, got 0"),
@@ -170,6 +185,9 @@ def test_a_bad_setting_is_one_sentence(app: str, overrides: list, sentence: str,
     if not sentence.startswith("Could not find"):  # Hydra's own message about a config group
         assert len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "run" / "metrics.jsonl").exists()
+    if app == "hpo":  # every check of nb1s1-hpo comes before it claims the run dir
+        for name in ("run.json", "run.lock", "nameserver.json"):
+            assert not (tmp_path / "run" / name).exists(), name
 
 
 CLI_BAD = [

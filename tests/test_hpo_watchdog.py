@@ -213,11 +213,7 @@ def test_a_master_whose_local_workers_all_exited_stops_with_one_sentence(tmp_pat
         workers = _wait_for_a_job(tmp_path, master, 120)
         for pid in workers:
             os.kill(pid, signal.SIGKILL)
-        try:
-            _, err = master.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            pytest.fail("the master waits for ever for workers that exited")
-        assert master.returncode == 1
+        err = _stops_by_itself(master)
         assert err.strip().splitlines()[-1] == (
             f"nb1s1-hpo: error: all 2 local workers exited (see {tmp_path / 'workers.log'}); "
             "start the same command again to warm-start from the results")
@@ -227,6 +223,16 @@ def test_a_master_whose_local_workers_all_exited_stops_with_one_sentence(tmp_pat
     finally:
         _end(master)
         _end_workers(workers)
+
+
+def _stops_by_itself(master: subprocess.Popen) -> str:
+    """The stderr of a master that must end (exit 1) without being told, within 60 s."""
+    try:
+        _, err = master.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the master waits for ever for workers that exited")
+    assert master.returncode == 1, err
+    return err
 
 
 #: a master whose local workers exit before they register (argv: settings, run dir)
@@ -244,11 +250,7 @@ def test_a_master_whose_local_workers_never_registered_stops(tmp_path: Path):
                                str(tmp_path)], stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True)
     try:
-        try:
-            _, err = master.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            pytest.fail("the master waits for ever for workers that exited")
-        assert master.returncode == 1
+        err = _stops_by_itself(master)
         assert err.strip().splitlines()[-1] == (
             f"hpo.bohb.WorkersExited: all 2 local workers exited (see {tmp_path / 'workers.log'}); "
             "start the same command again to warm-start from the results")

@@ -20,7 +20,7 @@ from nasbench1shot1.analysis.runs import find_runs
 from nasbench1shot1.blackbox import run as blackbox_run
 from nasbench1shot1.cli import main as cli_main
 from nasbench1shot1.config import SettingsError
-from nasbench1shot1.runfiles import RunDirError, own_run_dir
+from nasbench1shot1.runfiles import RunDirError, held, own_run_dir
 from nasbench1shot1.search import CHECKPOINT_FILE, run
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -137,6 +137,17 @@ def test_a_start_refused_before_its_first_result_does_not_claim_the_dir(tmp_path
     assert search(tmp_path).status == "finished"  # the corrected command runs there
     with pytest.raises(RunDirError, match="other settings"):
         search(tmp_path, "train.learning_rate=0.05")  # now the dir holds a result
+
+
+def test_the_correlation_study_waits_for_the_search_to_end(finished: Path, tmp_path: Path,
+                                                           capsys):
+    run_dir = _copy(finished, tmp_path)
+    with held(run_dir / "run.lock", "a search", "wait"):
+        assert cli_main(["correlation", str(run_dir), "--samples", "5"]) == 1
+    assert "is in use by another run" in capsys.readouterr().err
+    assert not (run_dir / "correlation.json").exists()
+    assert cli_main(["correlation", str(run_dir), "--samples", "5"]) == 0
+    assert json.loads((run_dir / "correlation.json").read_text())["cells"] == 5
 
 
 _HOLD = """
