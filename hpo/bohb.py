@@ -1,8 +1,8 @@
 """A BOHB run: name server, master and workers, results, warm start, incumbent, figure.
 
 `run_bohb(settings, run_dir)` checks everything that can be checked (the search config of the
-method and hpo.search_overrides, the logger section, that the name server can listen on
-hpo.host:hpo.port) before it claims `run_dir`; then it makes the run's secret, starts a Pyro4 name
+method and search_overrides, the logger section, that the name server can listen on
+host:port) before it claims `run_dir`; then it makes the run's secret, starts a Pyro4 name
 server (127.0.0.1 by default), `workers` local worker processes and the BOHB master; every Pyro4
 message of the run is signed with the secret, and a caller without it is refused
 (`nasbench1shot1.pyro_security`). The name server's address, the run id and the secret go to
@@ -19,14 +19,16 @@ was; a job whose worker died has no loss and is left out. At the end: `incumbent
 incumbent, its loss and test regret, the trajectory of the incumbent's test regret against the
 budget used so far) and `incumbent_regret.png`. `run_worker(settings, run_dir)` is a worker alone
 that joins a name server with the secret from `secret_file`, so one command runs BOHB across the
-nodes of a cluster; it exits when its master is gone (`hpo.worker.watch_master`).
+nodes of a cluster; it exits when its master is gone (`nasbench1shot1.hpo.worker.watch_master`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import json
+import logging
 import os
 import re
 import shutil
@@ -36,15 +38,16 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
-from hpo.configspaces import SETTINGS, defaults_of, method_configspace
-from hpo.worker import SearchWorker, compose_search, watch_master
 from nasbench1shot1 import threads as thread_policy
-from nasbench1shot1.checks import number_in, positive_int, typed
+from nasbench1shot1.conf.hpo import HpoSettings
+from nasbench1shot1.hpo.configspaces import defaults_of, method_configspace
+from nasbench1shot1.hpo.worker import SearchWorker, compose_search, watch_master
+from nasbench1shot1.progress import bar as progress_bar
 from nasbench1shot1.pyro_security import (
     address_towards,
     keyed,
@@ -62,66 +65,20 @@ RESULT_FILES = ("configs.json", "results.json")
 
 
 KIND = "bohb"
+log = logging.getLogger(__name__)
 #: The settings that define a BOHB run; the others (iterations, workers, addresses, logger) may
 #: change when the run is started again to warm-start from its results.
 IDENTITY = ("method", "search_space", "setting", "seed", "eta", "min_budget", "max_budget",
             "search_overrides")
 
 
-@dataclass(frozen=True)
-class HpoSettings:
-    """conf/hpo/bohb.yaml, checked."""
-
-    method: str = "darts"
-    search_space: int = 1
-    setting: str = "cs1"
-    seed: int = 0
-    eta: int = 3
-    min_budget: int = 5
-    max_budget: int = 45
-    iterations: int = 8
-    workers: int = 2
-    search_overrides: tuple[str, ...] = ()
-    host: str = "127.0.0.1"
-    port: int = 0
-    run_id: str | None = None
-    worker_only: bool = False
-    secret_file: str | None = None
-    master_timeout: float = 15.0
-    previous_run: str | None = None
-    logger: dict = field(default_factory=lambda: {"kind": "none"})
-
-    def __post_init__(self) -> None:
-        if self.setting not in SETTINGS:
-            raise ValueError(
-                f"unknown hpo setting {self.setting!r}, expected one of {', '.join(SETTINGS)}")
-        for name in ("eta", "min_budget", "max_budget", "iterations"):
-            positive_int(f"hpo.{name}", getattr(self, name))
-        if typed("hpo.workers", self.workers, int) < 0:
-            raise ValueError(f"hpo.workers must be a non-negative integer, got {self.workers!r}")
-        if self.eta < 2:
-            raise ValueError(f"hpo.eta must be at least 2, got {self.eta}")
-        if self.min_budget > self.max_budget:
-            raise ValueError(f"hpo.min_budget {self.min_budget} exceeds hpo.max_budget "
-                             f"{self.max_budget}")
-        if self.worker_only and (not self.run_id or not self.port or not self.secret_file):
-            raise ValueError("a worker alone (hpo.worker_only=true) needs hpo.run_id, hpo.port "
-                             "and hpo.secret_file, the path of the master's nameserver.json")
-        if not 0 <= typed("hpo.port", self.port, int) <= 65535:
-            raise ValueError(f"hpo.port must be an integer from 0 to 65535 (0: any free port), "
-                             f"got {self.port!r}")
-        number_in("hpo.master_timeout", self.master_timeout, 0.0, None, low_open=True)
-        from nasbench1shot1.tracking import make_tracker
-
-        make_tracker(self.logger)  # logger.kind and its keys, before anything starts
-
-    def identity(self) -> dict:
-        """What a warm start of the same run dir must share (more iterations may follow)."""
-        return {key: getattr(self, key) for key in IDENTITY}
-
-    def base_overrides(self) -> list[str]:
-        return [f"method={self.method}", f"search_space={self.search_space}",
-                f"seed={self.seed}", *self.search_overrides]
+def identity(s: HpoSettings) -> dict:
+    """What a warm start of the same run dir must share (more iterations may follow); the
+    method's settings, data and benchmark of the searches only when given to this app."""
+    values = {key: getattr(s, key) for key in IDENTITY}
+    values.update({key: getattr(s, key) for key in ("method_settings", "data", "benchmark")
+                   if getattr(s, key)})
+    return values
 
 
 class WorkersExited(RuntimeError):
@@ -146,7 +103,7 @@ def _reason(error: BaseException) -> str:
 
 def _search_config(s: HpoSettings) -> dict:
     """The search config of the run's fixed overrides (a plain dict, checked); one sentence naming
-    hpo.method or hpo.search_overrides and the override that does not apply."""
+    method or search_overrides and the override that does not apply."""
     from hydra.errors import HydraException
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
@@ -156,9 +113,9 @@ def _search_config(s: HpoSettings) -> dict:
     hydra_errors = (HydraException, OmegaConfBaseException)
     for override in s.search_overrides:
         if re.fullmatch(r"[+~]{0,2}train\.epochs(=.*)?", override.strip()):
-            raise ValueError(f"hpo.search_overrides: {override!r} sets what BOHB sets (the epochs "
-                             "are the budget, hpo.min_budget to hpo.max_budget); leave it out")
-    base = [*s.base_overrides()[:3], "logger=none"]
+            raise ValueError(f"search_overrides: {override!r} sets what BOHB sets (the epochs "
+                             "are the budget, min_budget to max_budget); leave it out")
+    base = [*s.app_overrides(), "logger=none"]
     tail = [f"train.epochs={s.max_budget}"]  # as every evaluation sets it, after the others
 
     def composed(overrides: list[str]):
@@ -169,22 +126,28 @@ def _search_config(s: HpoSettings) -> dict:
     try:
         composed([*base, *tail])
     except hydra_errors as error:
-        raise ValueError(f"hpo.method={s.method} does not give a search config "
-                         f"({_reason(error)})") from None
+        raise ValueError(f"method={s.method} (with this data and benchmark) does not give a "
+                         f"search config ({_reason(error)})") from None
     try:
         cfg = composed([*base, *s.search_overrides, *tail])
-        return OmegaConf.to_container(cfg, resolve=True)
     except (*hydra_errors, ValueError) as error:
         failure = error
+    else:
+        where = settings_from(cfg).benchmark.where
+        if where != "embedded" and not Path(where).exists():
+            raise ValueError(f"the searches' benchmark {where} does not exist; give the "
+                             "NAS-Bench-101 file with benchmark.path=... (nb1s1 benchmark "
+                             "download fetches it)")
+        return OmegaConf.to_container(cfg, resolve=True)
     for number in range(1, len(s.search_overrides) + 1):  # the first override that fails
         try:
             composed([*base, *s.search_overrides[:number], *tail])
         except (*hydra_errors, ValueError) as error:
             reason = _reason(error) if isinstance(error, hydra_errors) else str(error)
-            raise ValueError(f"hpo.search_overrides: {s.search_overrides[number - 1]!r} does not "
+            raise ValueError(f"search_overrides: {s.search_overrides[number - 1]!r} does not "
                              f"apply to the search config ({reason})") from None
     reason = _reason(failure) if isinstance(failure, hydra_errors) else str(failure)
-    raise ValueError(f"hpo.search_overrides do not give a search config ({reason})") from None
+    raise ValueError(f"search_overrides do not give a search config ({reason})") from None
 
 
 def _configspace(s: HpoSettings):
@@ -194,12 +157,12 @@ def _configspace(s: HpoSettings):
 
 
 def _in_use(s: HpoSettings, port: int) -> OSError:
-    return OSError(f"hpo.port={port} is in use on hpo.host={s.host}; use another port or 0 for "
+    return OSError(f"port={port} is in use on host={s.host}; use another port or 0 for "
                    "any free one")
 
 
 def _check_address(s: HpoSettings) -> None:
-    """That the name server can listen on hpo.host:hpo.port (a probe bound and closed at once,
+    """That the name server can listen on host:port (a probe bound and closed at once,
     as Pyro4 binds: with SO_REUSEADDR); one sentence naming the key otherwise."""
     family = socket.AF_INET6 if ":" in s.host else socket.AF_INET
     try:
@@ -207,16 +170,16 @@ def _check_address(s: HpoSettings) -> None:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind((s.host, s.port))
     except socket.gaierror as error:
-        raise ValueError(f"hpo.host={s.host} is not a host name or address this machine knows "
+        raise ValueError(f"host={s.host} is not a host name or address this machine knows "
                          f"({error.strerror}); use this node's address, or 127.0.0.1") from None
     except OSError as error:
         if error.errno == errno.EADDRINUSE:
             raise _in_use(s, s.port) from None
         if error.errno == errno.EADDRNOTAVAIL:
-            raise ValueError(f"hpo.host={s.host} is not an address of this machine; the name "
+            raise ValueError(f"host={s.host} is not an address of this machine; the name "
                              "server listens there: use this node's address, or 127.0.0.1"
                              ) from None
-        raise OSError(f"the name server cannot listen on hpo.host={s.host} hpo.port={s.port} "
+        raise OSError(f"the name server cannot listen on host={s.host} port={s.port} "
                       f"({error.strerror or error}); use another port, or 0 for any free one"
                       ) from None
 
@@ -238,8 +201,8 @@ def run_worker(s: HpoSettings, run_dir: str | Path, parent: int | None = None) -
             ping_name_server(s.host, s.port, s.master_timeout)
         except Pyro4.errors.PyroError as error:
             raise OSError(f"the master's name server at {s.host}:{s.port} did not take this "
-                          f"worker ({error}); check hpo.host and hpo.port, and that "
-                          f"hpo.secret_file={s.secret_file} is the master's current "
+                          f"worker ({error}); check host and port, and that "
+                          f"secret_file={s.secret_file} is the master's current "
                           "nameserver.json") from None
         stop = watch_master(s.host, s.port, s.master_timeout, parent=parent)
         try:
@@ -252,7 +215,7 @@ def run_worker(s: HpoSettings, run_dir: str | Path, parent: int | None = None) -
 def _spawn_worker(s: HpoSettings, run_dir: Path) -> subprocess.Popen:
     args = json.dumps({"settings": {**asdict(s), "search_overrides": list(s.search_overrides)},
                        "run_dir": str(run_dir), "parent": os.getpid()})
-    code = ("import json, sys; from hpo.bohb import HpoSettings, run_worker; "
+    code = ("import json, sys; from nasbench1shot1.hpo.bohb import HpoSettings, run_worker; "
             "a = json.loads(sys.argv[1]); s = a['settings']; "
             "s['search_overrides'] = tuple(s['search_overrides']); "
             "run_worker(HpoSettings(**s), a['run_dir'], parent=a['parent'])")
@@ -354,7 +317,7 @@ def _previous_results(s: HpoSettings, run_dir: Path):
     if s.previous_run:
         folder = Path(s.previous_run)
         if not _has_results(folder):
-            raise ValueError(f"hpo.previous_run {folder} holds no results of a BOHB run")
+            raise ValueError(f"previous_run {folder} holds no results of a BOHB run")
         reads.append((folder, folder))
     configs, results = _merge([folder for folder, _ in reads])
     previous = None
@@ -423,11 +386,11 @@ def run_bohb(s: HpoSettings, run_dir: str | Path, echo: bool = True) -> dict:
     """One BOHB run; see the module docstring. Returns the content of incumbent.json.
 
     The master holds `run_dir` for its whole life, and only a BOHB run with the same
-    `HpoSettings.identity()` may use it (`runfiles.own_run_dir`)."""
+    `identity(s)` may use it (`runfiles.own_run_dir`)."""
     run_dir = Path(run_dir).resolve()
     configspace = _configspace(s)  # every check that can fail comes before the dir is claimed
     _check_address(s)
-    with own_run_dir(run_dir, KIND, s.identity()):
+    with own_run_dir(run_dir, KIND, identity(s)):
         return _run_bohb(s, run_dir, echo, configspace)
 
 
@@ -502,15 +465,16 @@ def _run_bohb(s: HpoSettings, run_dir: Path, echo: bool, configspace) -> dict:
                 raise _in_use(s, s.port) from None
             raise
         children, master, watching = [], None, None
+        level = logging.INFO if echo else logging.DEBUG
+        bar = progress_bar(None, f"BOHB {s.method} space {s.search_space}", "evaluation",
+                           echo and s.progress)
         try:
             write_private_json(secret_file, {"host": host, "port": port, "run_id": run_id,
                                              "secret": secret})
-            if echo:
-                print(f"name server {host}:{port}, run id {run_id}; join with: nb1s1-hpo "
-                      f"hpo.worker_only=true hpo.host={host} hpo.port={port} "
-                      f"hpo.run_id={run_id} hpo.secret_file={secret_file} (on another machine "
-                      "a copy of that file, mode 600; and the same "
-                      "hpo.method/search_space/setting/seed)", flush=True)
+            log.log(level, "name server %s:%s, run id %s; join with: nb1s1-hpo worker_only=true "
+                    "host=%s port=%s run_id=%s secret_file=%s (on another machine a copy of that "
+                    "file, mode 600; and the same method/search_space/setting/seed)", host, port,
+                    run_id, host, port, run_id, secret_file)
             local = HpoSettings(**{**asdict(s), "host": host, "port": port, "run_id": run_id,
                                    "worker_only": True, "secret_file": str(secret_file)})
             children = [_spawn_worker(local, run_dir) for _ in range(s.workers)]
@@ -518,7 +482,8 @@ def _run_bohb(s: HpoSettings, run_dir: Path, echo: bool, configspace) -> dict:
             master = BOHB(
                 configspace=configspace, run_id=run_id, nameserver=host, nameserver_port=port,
                 eta=s.eta, min_budget=s.min_budget, max_budget=s.max_budget,
-                result_logger=hpres.json_result_logger(directory=str(run_dir), overwrite=False),
+                result_logger=_CountingLogger(
+                    hpres.json_result_logger(directory=str(run_dir), overwrite=False), bar),
                 previous_result=previous, ping_interval=2,
                 host=host,  # the dispatcher listens where the workers reach the name server
             )
@@ -532,6 +497,7 @@ def _run_bohb(s: HpoSettings, run_dir: Path, echo: bool, configspace) -> dict:
                     "again to warm-start from the results")
             result = master.run(n_iterations=s.iterations, min_n_workers=1)
         finally:
+            bar.close()
             if watching is not None:
                 watching.set()
             if master is not None:
@@ -570,23 +536,37 @@ def _run_bohb(s: HpoSettings, run_dir: Path, echo: bool, configspace) -> dict:
     _plot(points, run_dir / "incumbent_regret.png",
           f"BOHB {s.setting}, {s.method}, space {s.search_space}")
     _wandb_summary(s, run_id, run_dir, summary)
-    if echo:
-        inc = summary["incumbent"]
-        print(f"incumbent {inc['config_id']} at budget {inc['budget']}: validation error "
-              f"{inc['loss']}, test regret {inc['test_regret']}, config {inc['config']}; "
-              f"{run_dir / 'incumbent.json'}", flush=True)
+    inc = summary["incumbent"]
+    log.log(level, "incumbent %s at budget %s: validation error %s, test regret %s, config %s; "
+            "%s", inc["config_id"], inc["budget"], inc["loss"], inc["test_regret"],
+            inc["config"], run_dir / "incumbent.json")
     return summary
 
 
-def _wandb_summary(s: HpoSettings, run_id: str, run_dir: Path, summary: dict) -> None:
-    logger = dict(s.logger)
-    if logger.pop("kind", "none") != "wandb":
-        return
-    from nasbench1shot1.tracking import WandbTracker
+class _CountingLogger:
+    """HpBandSter's result logger that also moves the progress bar by each finished
+    evaluation."""
 
-    tracker = WandbTracker(**{**logger, "group": logger.get("group") or f"bohb-{run_id}",
-                              "run_name": "bohb-summary", "step_metric": "used_budget",
-                              "job_type": "bohb"})
+    def __init__(self, logger, bar) -> None:
+        self.logger, self.bar = logger, bar
+
+    def new_config(self, *args, **kwargs) -> None:
+        self.logger.new_config(*args, **kwargs)
+
+    def __call__(self, job) -> None:
+        self.logger(job)
+        self.bar.update(1)
+
+
+def _wandb_summary(s: HpoSettings, run_id: str, run_dir: Path, summary: dict) -> None:
+    from nasbench1shot1.tracking import logger_config, make_tracker
+
+    logger = logger_config(s.logger)
+    if logger.kind != "wandb":
+        return
+    logger = dataclasses.replace(logger, group=logger.group or f"bohb-{run_id}",
+                                 run_name="bohb-summary")
+    tracker = make_tracker(logger, step_metric="used_budget", job_type="bohb")
     tracker.start({"method": {"name": s.method}, "search_space": s.search_space,
                    "seed": s.seed, "data": {"name": "bohb"}, "hpo": asdict(s)}, run_dir)
     for point in summary["trajectory"]:

@@ -12,6 +12,7 @@ and keeps it while the master is merely slow or paused.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -23,8 +24,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from hpo.configspaces import to_overrides
-from nasbench1shot1.config import CONFIG_DIR
+from nasbench1shot1.config import compose
+from nasbench1shot1.hpo.configspaces import to_overrides
 from nasbench1shot1.pyro_security import KeyedWorker, ping_name_server
 from nasbench1shot1.serialization import install, plain
 
@@ -42,13 +43,7 @@ log = logging.getLogger(__name__)
 
 def compose_search(overrides: list[str]):
     """The composed search config (inside a Hydra app or not)."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
-    if GlobalHydra.instance().is_initialized():
-        return compose("search", overrides=overrides)
-    with initialize_config_dir(version_base="1.3", config_dir=str(CONFIG_DIR)):
-        return compose("search", overrides=overrides)
+    return compose("search", overrides)
 
 
 def _finite(value: float | None) -> bool:
@@ -132,7 +127,7 @@ def watch_master(host: str, port: int, timeout: float,
                 refused_since = None
                 if now - seen >= silence:
                     leave(f"the master's name server {host}:{port} has not answered for "
-                          f"{silence:.0f} s ({SILENCE_FACTOR} x hpo.master_timeout={timeout:g} s; "
+                          f"{silence:.0f} s ({SILENCE_FACTOR} x master_timeout={timeout:g} s; "
                           f"{failure})")
 
     threading.Thread(target=watch, name="master watchdog", daemon=True).start()
@@ -154,7 +149,7 @@ class SearchWorker(KeyedWorker):
 
     def compute(self, config_id, config, budget, working_directory, **kwargs) -> dict:
         from nasbench1shot1.search import run
-        from nasbench1shot1.tracking import make_tracker
+        from nasbench1shot1.tracking import logger_config, make_tracker
 
         config, budget = plain(config), float(plain(budget))
         name = config_name(config_id)
@@ -167,16 +162,18 @@ class SearchWorker(KeyedWorker):
         (run_dir / "worker.json").write_text(json.dumps(where))
         try:
             cfg = compose_search(self.overrides(config, budget))
-            logger_cfg = dict(self.logger_cfg)
-            if logger_cfg.get("kind") == "wandb":
-                logger_cfg.setdefault("group", f"bohb-{self.run_id}")
-                logger_cfg["run_name"] = f"config{name}-budget{int(round(budget))}"
-                logger_cfg["tags"] = [*logger_cfg.get("tags", []), "bohb"]
-                logger_cfg["job_type"] = "bohb-evaluation"
+            logger = logger_config(self.logger_cfg)
+            options = {}
+            if logger.kind == "wandb":
+                logger = dataclasses.replace(
+                    logger, group=logger.group or f"bohb-{self.run_id}",
+                    run_name=f"config{name}-budget{int(round(budget))}",
+                    tags=[*logger.tags, "bohb"])
                 # the BOHB loss is the final cell's benchmark validation error (1.0 if none)
-                logger_cfg["summary_extra"] = {"config_id": name, "budget": budget,
-                                               "config": config}
-            tracker = make_tracker(logger_cfg)
+                options = {"job_type": "bohb-evaluation",
+                           "summary_extra": {"config_id": name, "budget": budget,
+                                             "config": config}}
+            tracker = make_tracker(logger, **options)
             tracker.summary_hook = _summary_loss
             result = run(cfg, run_dir, tracker=tracker, echo=False)
         except Exception as error:  # noqa: BLE001 - a crashed configuration is a result

@@ -4,35 +4,33 @@
     nb1s1-blackbox optimizer=bohb benchmark=nasbench101 benchmark.path=data/nasbench_full.tfrecord
     nb1s1-blackbox optimizer=random_search,regularized_evolution seed=0,1,2 --multirun
 
-Every default is in conf/ (conf/blackbox.yaml and conf/optimizer/).
+Every setting and its default: `nb1s1-blackbox --cfg job`, the schema in conf/blackbox.py.
+What it returns to Hydra is `objective` (default: the incumbent's error as the optimizer saw it).
 """
 
 from __future__ import annotations
 
-import sys
-
-import hydra
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from nasbench1shot1.config import CONFIG_DIR
-from nasbench1shot1.nasbench import NASBenchError
+from nasbench1shot1.app import hydra_app
 
 
-@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="blackbox")
-def main(cfg: DictConfig) -> float | None:
+def run_blackbox(cfg: DictConfig) -> float | None:
+    """The app's task: the black-box run `cfg` says, in the Hydra run dir."""
+    from hydra.core.hydra_config import HydraConfig
+
     from nasbench1shot1.blackbox import run
     from nasbench1shot1.tracking import make_tracker
 
-    try:
-        logger = OmegaConf.to_container(cfg.logger, resolve=True)
-        tracker = make_tracker({"step_metric": "trial", "job_type": "blackbox", **logger})
-        result = run(cfg, run_dir=HydraConfig.get().runtime.output_dir, tracker=tracker)
-    except (ValueError, NASBenchError, OSError) as error:
-        print(f"nb1s1-blackbox: error: {error}", file=sys.stderr)
-        sys.exit(1)
-    return result.final_test_regret
+    logger = OmegaConf.to_container(cfg.logger, resolve=True)
+    tracker = make_tracker(logger, step_metric="trial", job_type="blackbox")
+    result = run(cfg, run_dir=HydraConfig.get().runtime.output_dir, tracker=tracker)
+    if cfg.objective == "test_regret":
+        return result.final_test_regret
+    return result.incumbent_error
 
+
+main = hydra_app("nb1s1-blackbox", "blackbox", run_blackbox)
 
 if __name__ == "__main__":
     main()

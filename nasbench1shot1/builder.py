@@ -33,6 +33,7 @@ from nasbench1shot1.checks import check_fields, device_of, positive_int, seed_va
 from nasbench1shot1.data.registry import DATASETS
 from nasbench1shot1.nasbench.proto import EvaluationData, ModelMetrics
 from nasbench1shot1.nasbench.tfrecord import BenchmarkRow, read_records, write_records, write_rows
+from nasbench1shot1.progress import bar as progress_bar
 from nasbench1shot1.runfiles import held
 from nasbench1shot1.spaces import cell_architectures, get_search_space
 
@@ -228,7 +229,7 @@ def _train_shard(cfg: BuildConfig, folder: Path, shard: int, num_shards: int, ne
     data = load_data(cfg.data, cfg.data_root, cfg.data_seed)
     specs = {key: space.to_spec(cells[key]) for key, _ in jobs}
     finished = {key for key, _ in jobs} - {key for key, _ in todo}
-    bar = _progress_bar(len(jobs) // cfg.repeats, len(finished), name, progress)
+    bar = progress_bar(len(jobs) // cfg.repeats, name, "cell", progress, initial=len(finished))
     with log.open("a") as out:
         for key, repeat in todo:
             train = TrainConfig(**{**cfg.train, "seed": cfg.seed + repeat})
@@ -247,13 +248,6 @@ def _train_shard(cfg: BuildConfig, folder: Path, shard: int, num_shards: int, ne
     write_rows(tmp, _rows(runs, specs))
     os.replace(tmp, target)
     return target
-
-
-def _progress_bar(total: int, initial: int, name: str, enabled: bool):
-    from tqdm import tqdm
-
-    return tqdm(total=total, initial=initial, desc=name, unit="cell", disable=not enabled,
-                smoothing=0.05, dynamic_ncols=True)
 
 
 def merge(folder: str | os.PathLike, num_shards: int | None = None) -> Path:
@@ -316,7 +310,7 @@ def build(
         ])
         for i in range(workers)
     ]
-    bar = _progress_bar(total, _cells_done(logs, cfg.repeats), "build", progress)
+    bar = progress_bar(total, "build", "cell", progress, initial=_cells_done(logs, cfg.repeats))
     try:
         while any(child.poll() is None for child in children):
             time.sleep(1.0)

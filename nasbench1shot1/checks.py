@@ -10,6 +10,11 @@ import typing
 from typing import Any
 
 
+class SettingsError(ValueError):
+    """A bad value in the settings of a run (one sentence naming the key, the value and what is
+    allowed)."""
+
+
 def positive_int(key: str, value: Any, error: type[ValueError] = ValueError) -> int:
     """`value` if it is an int >= 1, else `error` naming `key` and the value."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -1,271 +1,128 @@
-"""The settings of a search, read from a Hydra config (conf/search.yaml) and checked.
+"""Composing the apps' configs and turning them into checked settings.
 
-`settings_from(cfg)` turns the composed config (an OmegaConf object or a plain dict) into typed,
-frozen dataclasses and rejects bad values with one sentence naming the key, the value and what
-is allowed, before any data is read or any network is built.
+The schemas, with every default and the checks of the values, are in `nasbench1shot1.conf`
+(conf/ at the top of the repository). `compose(name, overrides)` composes an app's config as the
+app would (Hydra's compose API, inside an app or not); `settings_from(cfg)` turns a composed
+search config, or a dict of the shape run dirs store, into a checked `SearchSettings`, with one
+sentence naming the key, the value and what is allowed for a bad value.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
-from nasbench1shot1 import threads as thread_policy
-from nasbench1shot1.checks import (
-    benchmark_of,
-    check_fields,
-    device_of,
-    known_keys,
-    number_in,
-    plain_config,
-    positive_int,
-    seed_of,
-    typed,
-)
-from nasbench1shot1.data.registry import DATASETS
-from nasbench1shot1.spaces import list_spaces
+from nasbench1shot1.checks import SettingsError
+from nasbench1shot1.conf.data import BenchmarkConfig
+from nasbench1shot1.conf.method import METHOD_CONFIGS, MethodConfig
+from nasbench1shot1.conf.optimizer import OPTIMIZER_CONFIGS
+from nasbench1shot1.conf.search import NOT_IDENTITY, SearchSettings
 
-#: The conf/ folder of Hydra configs (every default value).
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "conf"
-#: The top-level keys of a composed search config (conf/search.yaml and its groups).
-SEARCH_KEYS = ("search_space", "method", "data", "benchmark", "logger", "train", "supernet",
-               "seed", "device", "threads", "restart")
-#: Settings that do not change what a run computes, only how or where: a run may resume with
-#: other values of them.
-NOT_IDENTITY = ("device", "threads", "restart")
+#: The Hydra configs, found where the package is installed.
+CONFIG_MODULE = "nasbench1shot1.conf"
+CONFIG_PATH = f"pkg://{CONFIG_MODULE}"
+
+__all__ = ["CONFIG_MODULE", "CONFIG_PATH", "NOT_IDENTITY", "SearchSettings", "SettingsError",
+           "compose", "method_defaults", "settings_from"]
 
 
-class SettingsError(ValueError):
-    """A bad value in a search config."""
+def compose(config_name: str, overrides: list[str] | tuple[str, ...] = ()):
+    """The composed config `config_name` (search, blackbox, build, nb1s1_hpo) with `overrides`,
+    as its app composes it (inside a running Hydra app or not)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    if GlobalHydra.instance().is_initialized():
+        return hydra_compose(config_name, overrides=list(overrides))
+    with initialize_config_module(version_base="1.3", config_module=CONFIG_MODULE):
+        return hydra_compose(config_name, overrides=list(overrides))
 
 
-def _positive_int(key: str, value: Any) -> int:
-    return positive_int(key, value, SettingsError)
+def _first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
-def _number(key: str, value: Any, low: float | None = None, high: float | None = None,
-            low_open: bool = False) -> float:
-    return number_in(key, value, low, high, low_open, SettingsError)
+def _refuse_unknown_keys(cfg: Any, prefix: str = "") -> None:
+    """A key that no schema has (Hydra's `+key=value` adds it even to a typed config)."""
+    import dataclasses
+
+    from omegaconf import DictConfig, OmegaConf
+
+    schema = OmegaConf.get_type(cfg)
+    if dataclasses.is_dataclass(schema):
+        names = [f.name for f in dataclasses.fields(schema)]
+        unknown = sorted(set(cfg.keys()) - set(names))
+        if unknown:
+            owned = issubclass(schema, MethodConfig) or schema in OPTIMIZER_CONFIGS.values()
+            owner = f" for {cfg.name}" if owned else ""
+            raise SettingsError(f"unknown key {prefix}{unknown[0]}{owner}, expected one of "
+                                f"{', '.join(names)}")
+    for key in cfg:
+        node = cfg._get_node(key)
+        if isinstance(node, DictConfig) and not node._is_none() and not node._is_missing():
+            _refuse_unknown_keys(node, f"{prefix}{key}.")
 
 
-@dataclass(frozen=True)
-class TrainSettings:
-    epochs: int
-    batch_size: int
-    learning_rate: float
-    learning_rate_min: float
-    momentum: float
-    weight_decay: float
-    grad_clip: float
-    cutout: bool
-    cutout_length: int
-    cutout_prob: float
-    train_portion: float
+def to_settings(cfg: Any, schema: type | None = None, prefix: str = "") -> Any:
+    """The dataclass instance of a composed config (its schema's checks run), `schema` its type
+    when it has none yet; OmegaConf's errors and keys no schema has as one sentence (the keys
+    named with `prefix`, the section's place in a whole config)."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
 
-    def __post_init__(self) -> None:
-        _positive_int("train.epochs", self.epochs)
-        _positive_int("train.batch_size", self.batch_size)
-        _number("train.learning_rate", self.learning_rate, 0.0, low_open=True)
-        _number("train.learning_rate_min", self.learning_rate_min, 0.0)
-        _number("train.momentum", self.momentum, 0.0, 1.0)
-        _number("train.weight_decay", self.weight_decay, 0.0)
-        _number("train.grad_clip", self.grad_clip, 0.0)
-        _positive_int("train.cutout_length", self.cutout_length)
-        _number("train.cutout_prob", self.cutout_prob, 0.0, 1.0)
-        _number("train.train_portion", self.train_portion, 0.0, 1.0, low_open=True)
-        if self.train_portion >= 1.0:
-            raise SettingsError(
-                f"train.train_portion must leave an architecture half, got {self.train_portion}"
-            )
-
-
-@dataclass(frozen=True)
-class SupernetSettings:
-    channels: int
-    num_cells: int
-    bn_momentum: float
-
-    def __post_init__(self) -> None:
-        _positive_int("supernet.channels", self.channels)
-        _positive_int("supernet.num_cells", self.num_cells)
-        _number("supernet.bn_momentum", self.bn_momentum, 0.0, 1.0)
-
-
-@dataclass(frozen=True)
-class DataSettings:
-    name: str
-    root: str | None
-    split_seed: int
-    crop_padding: int
-    flip: bool
-
-    def __post_init__(self) -> None:
-        if self.name not in DATASETS:
-            raise SettingsError(
-                f"unknown data set {self.name!r}, expected one of {', '.join(DATASETS)}"
-            )
-        _number("data.split_seed", self.split_seed, 0.0)
-        _number("data.crop_padding", self.crop_padding, 0.0)
-
-
-@dataclass(frozen=True)
-class MethodSettings:
-    name: str
-    params: tuple[tuple[str, Any], ...]
-
-    def as_dict(self) -> dict:
-        return dict(self.params)
-
-    def __getattr__(self, key: str) -> Any:
-        params = dict(object.__getattribute__(self, "params"))
-        if key in params:
-            return params[key]
-        raise AttributeError(key)
-
-
-@dataclass(frozen=True)
-class SearchSettings:
-    search_space: int
-    method: MethodSettings
-    data: DataSettings
-    benchmark: str
-    train: TrainSettings
-    supernet: SupernetSettings
-    seed: int
-    device: str
-    threads: int
-    restart: bool = False
-
-    def as_dict(self) -> dict:
-        out = asdict(self)
-        out["method"] = {"name": self.method.name, **self.method.as_dict()}
-        return out
-
-    def identity(self) -> dict:
-        """What must match to resume a run or to share its run dir."""
-        return {k: v for k, v in self.as_dict().items() if k not in NOT_IDENTITY}
-
-
-#: The allowed range (low, high, low open) of every number a method takes; the integers among
-#: them are positive. A method setting that is a number must be here (tests check it).
-METHOD_RANGES: dict[str, tuple[float, float | None, bool]] = {
-    "arch_learning_rate": (0.0, None, True),
-    "arch_weight_decay": (0.0, None, False),
-    "tau_max": (0.0, None, True),
-    "tau_min": (0.0, None, True),
-    "controller_learning_rate": (0.0, None, True),
-    "controller_grad_clip": (0.0, None, False),
-    "tanh_constant": (0.0, None, True),
-    "temperature": (0.0, None, True),
-    "entropy_weight": (0.0, None, False),
-    "baseline_decay": (0.0, 1.0, False),
-}
-METHOD_INTEGERS = ("partial_channels", "controller_hidden", "eval_samples", "eval_batches")
-
-
-def _section(cfg: dict, key: str, cls: type) -> Any:
-    values = cfg.get(key)
-    if not isinstance(values, dict):
-        raise SettingsError(f"the config has no {key} section")
-    return cls(**check_fields(f"{key}.", values, cls, SettingsError))
-
-
-def _method_params(name: str, method: dict) -> dict:
-    """A method's settings, each of the type of its default in conf/method/<name>.yaml."""
-    expected = method_defaults(name)
-    unknown = sorted(set(method) - set(expected))
-    if unknown:
-        raise SettingsError(
-            f"unknown key method.{unknown[0]} for {name}, expected one of {', '.join(expected)}")
-    missing = sorted(set(expected) - set(method))
-    if missing:
-        raise SettingsError(f"the config lacks method.{missing[0]} for {name}")
-    checked = {}
-    for key, value in method.items():
-        default = expected[key]
-        hint = Any if default is None else list[type(default[0])] if isinstance(
-            default, list) and default else type(default)
-        checked[key] = typed(f"method.{key}", value, hint, SettingsError)
-        if isinstance(default, list) and len(value) != len(default):
-            raise SettingsError(f"method.{key} must be a list of {len(default)} values, "
-                                f"got {value!r}")
-        if key in METHOD_INTEGERS:
-            _positive_int(f"method.{key}", value)
-        elif key in METHOD_RANGES:
-            low, high, low_open = METHOD_RANGES[key]
-            _number(f"method.{key}", value, low, high, low_open)
-        elif key == "arch_betas" and not all(0.0 <= beta < 1.0 for beta in value):
-            raise SettingsError(f"method.arch_betas must be two numbers in [0, 1) (Adam's "
-                                f"betas), got {value!r}")
-    return checked
+    try:
+        if schema is not None:
+            cfg = OmegaConf.merge(OmegaConf.structured(schema), cfg)
+        _refuse_unknown_keys(cfg, prefix)
+        return OmegaConf.to_object(cfg)
+    except OmegaConfBaseException as error:
+        key = getattr(error, "full_key", None)
+        where = f" (key {prefix}{key})" if key else ""
+        raise SettingsError(f"{_first_line(error)}{where}") from None
 
 
 def settings_from(cfg: Any) -> SearchSettings:
-    """Checked settings of a composed search config (OmegaConf or dict)."""
+    """Checked settings of a composed search config, or of a dict as run dirs store them
+    (`SearchSettings.as_dict`)."""
+    from omegaconf import DictConfig, OmegaConf
+
     if isinstance(cfg, SearchSettings):
         return cfg
-    cfg = plain_config(cfg)
-    known_keys(cfg, SEARCH_KEYS, "nb1s1-search", SettingsError)
-    number = cfg.get("search_space")
-    if isinstance(number, bool) or not isinstance(number, int) or number not in list_spaces():
-        raise SettingsError(
-            f"unknown search space {number!r}, expected one of "
-            f"{', '.join(map(str, list_spaces()))}"
-        )
-    from nasbench1shot1.methods import METHODS
+    if isinstance(cfg, DictConfig):
+        return to_settings(cfg)
+    values = dict(cfg)
+    method = dict(values.get("method") or {})
+    name = method.get("name")
+    if name not in METHOD_CONFIGS:
+        raise SettingsError(f"unknown method {name!r}, expected one of "
+                            f"{', '.join(METHOD_CONFIGS)}")
+    method_node = OmegaConf.structured(METHOD_CONFIGS[name])
+    values["method"] = to_node(method_node, method)
+    benchmark = values.get("benchmark")
+    if isinstance(benchmark, str):  # as run dirs store it: where it is
+        values["benchmark"] = (BenchmarkConfig() if benchmark == "embedded"
+                               else BenchmarkConfig(name="nasbench101", path=benchmark))
+    values.setdefault("logger", None)
+    return to_settings(OmegaConf.create(values, flags={"allow_objects": True}),
+                       SearchSettings)
 
-    method = dict(cfg.get("method") or {})
-    name = method.pop("name", None)
-    if name not in METHODS:
-        raise SettingsError(
-            f"unknown method {name!r}, expected one of {', '.join(sorted(METHODS))}"
-        )
-    method.pop("batch_size", None)  # feeds train.batch_size through the config
-    method = _method_params(name, method)
-    if name == "gdas" and method.get("unrolled"):
-        raise SettingsError("method.unrolled=true (second order) is for darts and pc_darts, "
-                            "not gdas, whose architecture is sampled anew for every loss")
-    if "tau_min" in method and method["tau_min"] > method["tau_max"]:
-        raise SettingsError(f"method.tau_min {method['tau_min']} exceeds method.tau_max "
-                            f"{method['tau_max']}")
-    where = benchmark_of(cfg, SettingsError)
-    device = device_of("device", cfg.get("device", "auto"), SettingsError)
-    seed = seed_of(cfg, SettingsError)
+
+def to_node(node: Any, values: dict) -> Any:
+    """`values` merged into a structured config node; OmegaConf's errors as one sentence."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
     try:
-        threads = thread_policy.resolve(cfg.get("threads", "auto"))
-    except ValueError as error:
-        raise SettingsError(str(error)) from None
-    restart = typed("restart", cfg.get("restart", False), bool, SettingsError)
-    supernet = _section(cfg, "supernet", SupernetSettings)
-    k = method.get("partial_channels", 1)
-    if supernet.channels % k:
-        raise SettingsError(f"method.partial_channels k={k} must divide supernet.channels "
-                            f"{supernet.channels}")
-    return SearchSettings(
-        search_space=number,
-        method=MethodSettings(name, tuple(sorted(method.items()))),
-        data=_section(cfg, "data", DataSettings),
-        benchmark=where,
-        train=_section(cfg, "train", TrainSettings),
-        supernet=supernet,
-        seed=seed,
-        device=device,
-        threads=threads,
-        restart=restart,
-    )
-
+        return OmegaConf.merge(node, values)
+    except OmegaConfBaseException as error:
+        key = getattr(error, "full_key", None)
+        raise SettingsError(f"{_first_line(error)}" + (f" (key {key})" if key else "")) from None
 
 
 def method_defaults(name: str) -> dict:
-    """The defaults of a method as conf/method/<name>.yaml gives them (without name and batch
-    size), for code that builds a method outside a composed search config."""
-    from omegaconf import OmegaConf
-
-    path = CONFIG_DIR / "method" / f"{name}.yaml"
-    if not path.is_file():
-        raise SettingsError(f"unknown method {name!r}: no {path}")
-    values = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
-    values.pop("name", None)
-    values.pop("batch_size", None)
-    return values
+    """A method's own settings with their defaults (without name and batch size), for code that
+    builds a method outside a composed search config."""
+    if name not in METHOD_CONFIGS:
+        raise SettingsError(f"unknown method {name!r}, expected one of "
+                            f"{', '.join(METHOD_CONFIGS)}")
+    return METHOD_CONFIGS[name]().params()

@@ -67,13 +67,13 @@ def read_secret(path: str | Path) -> str:
         mode = stat.S_IMODE(path.stat().st_mode)
         secret = json.loads(path.read_text()).get("secret")
     except (OSError, ValueError, AttributeError) as error:
-        raise ValueError(f"cannot read the run's secret from hpo.secret_file={path} ({error}); "
+        raise ValueError(f"cannot read the run's secret from secret_file={path} ({error}); "
                          "point it at the master's nameserver.json") from None
     if mode & 0o077:
-        raise ValueError(f"hpo.secret_file={path} can be read by other users (mode "
+        raise ValueError(f"secret_file={path} can be read by other users (mode "
                          f"{mode:o}); run chmod 600 {path}")
     if not isinstance(secret, str) or not secret:
-        raise ValueError(f"hpo.secret_file={path} holds no secret; point it at the master's "
+        raise ValueError(f"secret_file={path} holds no secret; point it at the master's "
                          "nameserver.json")
     return secret
 

@@ -18,6 +18,7 @@ cannot be loaded stops the run with one sentence (`restart=true` moves it aside 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import random
@@ -34,6 +35,7 @@ from nasbench1shot1.config import SearchSettings, SettingsError, settings_from
 from nasbench1shot1.data import augment_batch
 from nasbench1shot1.methods import Batch, get_method
 from nasbench1shot1.models.supernet import Supernet, SupernetConfig
+from nasbench1shot1.progress import bar as progress_bar
 from nasbench1shot1.runfiles import move_aside, own_run_dir, write_json
 from nasbench1shot1.spaces import get_search_space, optimum
 
@@ -43,6 +45,8 @@ CHECKPOINT_FILE = "checkpoint.pt"
 #: The checkpoint layout; a checkpoint of another layout is refused, not guessed at.
 CHECKPOINT_FORMAT = 2
 KIND = "search"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -154,13 +158,15 @@ class _Search:
         self.run_dir = run_dir
         self.tracker = tracker
         self.echo = echo
+        #: the epoch lines: INFO for a run of its own, DEBUG inside another job (a BOHB worker)
+        self.level = logging.INFO if echo else logging.DEBUG
         self.space = get_search_space(s.search_space)
         # Everything that can fail on bad input fails here, before any training.
-        self.benchmark = open_benchmark(s.benchmark)
+        self.benchmark = open_benchmark(s.benchmark.where)
         try:
             self.optimum = optimum(self.space, self.benchmark)
         except ValueError as error:
-            if s.benchmark != "embedded":
+            if s.benchmark.where != "embedded":
                 raise
             raise ValueError(
                 f"{error}: the embedded benchmark covers search space 1 only; for space "
@@ -195,7 +201,7 @@ class _Search:
             bn_momentum=s.supernet.bn_momentum,
         )
         self.model = Supernet(self.space, supernet).to(self.device)
-        self.method = method_cls(self.space, self.model, s.method.as_dict(), s.train.epochs,
+        self.method = method_cls(self.space, self.model, s.method.params(), s.train.epochs,
                                  self.generator)
         t = s.train
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=t.learning_rate,
@@ -227,8 +233,8 @@ class _Search:
             moved = move_aside(self.run_dir, (CHECKPOINT_FILE, METRICS_FILE, RESULT_FILE,
                                               "wandb_id.txt"),
                                "restart=true: the run started over")
-            if moved is not None and self.echo:
-                print(f"restart=true: the earlier files are in {moved}", flush=True)
+            if moved is not None:
+                log.info("restart=true: the earlier files are in %s", moved)
         if not path.exists():
             (self.run_dir / METRICS_FILE).unlink(missing_ok=True)
             return
@@ -251,8 +257,7 @@ class _Search:
         # metrics.jsonl holds exactly the checkpointed epochs
         lines = "".join(json.dumps(record) + "\n" for record in self.history)
         (self.run_dir / METRICS_FILE).write_text(lines)
-        if self.echo:
-            print(f"resumed from {path} after epoch {state['epoch']}", flush=True)
+        log.info("resumed from %s after epoch %d", path, state["epoch"])
 
     # -- loop ---------------------------------------------------------------------------
 
@@ -285,15 +290,20 @@ class _Search:
                                        t.cutout_prob), batch.labels)
 
         # both halves see the training transform, as in DARTS and NAS-Bench-1Shot1
+        bar = progress_bar(len(train_batches), f"epoch {epoch}/{t.epochs}", "batch",
+                           self.echo and s.progress, leave=False)
         for i, batch in enumerate(train_batches):
             step = self.method.step(augmented(batch),
                                     augmented(arch_batches[i % len(arch_batches)]),
                                     self.optimizer, lr, t.grad_clip)
             if not math.isfinite(step.loss):
+                bar.close()
                 return f"the training loss became {step.loss} in epoch {epoch}"
             loss += step.loss * step.count
             correct += step.correct
             count += step.count
+            bar.update(1)
+        bar.close()
         self.scheduler.step()
         method_metrics = self.method.epoch_metrics()  # what this epoch used (GDAS's tau)
         extras = self.method.end_epoch(epoch, arch_batches)
@@ -342,14 +352,11 @@ class _Search:
             self._save(epoch)
             if self.tracker is not None:
                 self.tracker.log(record)
-            if self.echo:
-                print(
-                    f"epoch {epoch:3d}/{s.train.epochs}  train acc {record['train_accuracy']:.3f}"
-                    f"  valid acc {record['valid_accuracy']:.3f}  cell {record['cell'][:8]}"
-                    f"  bench test err {record['benchmark_test_error']:.4f}"
-                    f"  regret {record['test_regret']:.4f}  {record['epoch_time']:.1f}s",
-                    flush=True,
-                )
+            log.log(self.level,
+                    "epoch %3d/%d  train acc %.3f  valid acc %.3f  cell %s  bench test err %.4f"
+                    "  regret %.4f  %.1fs", epoch, s.train.epochs, record["train_accuracy"],
+                    record["valid_accuracy"], record["cell"][:8],
+                    record["benchmark_test_error"], record["test_regret"], record["epoch_time"])
         result = RunResult(status=status, method=s.method.name, search_space=s.search_space,
                            seed=s.seed, epochs=s.train.epochs, epochs_done=len(self.history),
                            reason=reason, run_dir=str(self.run_dir), history=self.history)
@@ -366,6 +373,6 @@ class _Search:
         if self.tracker is not None:
             self.tracker.finish({**summary, "final_record": self.history[-1] if self.history
                                  else None})
-        if self.echo and status == "diverged":
-            print(f"diverged: {reason}", flush=True)
+        if status == "diverged":
+            log.warning("diverged: %s", reason)
         return result

@@ -4,25 +4,38 @@
     nb1s1-search method=gdas search_space=1 seed=0,1,2 --multirun
     nb1s1-search experiment=paper method=gdas search_space=3
 
-Every default is in conf/ (conf/search.yaml and its groups).
+Every setting and its default: `nb1s1-search --cfg job`, the schema in conf/search.py.
+What it returns to Hydra (a sweeper minimizes it) is `objective` (default: the final cell's
+benchmark validation error; never a test figure unless asked for).
 """
 
 from __future__ import annotations
 
+import logging
 import os
-import sys
 
-import hydra
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from nasbench1shot1 import threads as thread_policy
-from nasbench1shot1.config import CONFIG_DIR
-from nasbench1shot1.nasbench import NASBenchError
+from nasbench1shot1.app import hydra_app
+
+log = logging.getLogger(__name__)
 
 
-@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="search")
-def main(cfg: DictConfig) -> float | None:
+def objective_of(result, objective: str) -> float | None:
+    """The figure `objective` of a finished search (None when the search has none)."""
+    if objective == "test_regret":
+        return result.final_test_regret
+    if objective == "one_shot_validation_error":
+        return 1.0 - result.history[-1]["valid_accuracy"] if result.history else None
+    return result.final_validation_error
+
+
+def run_search(cfg: DictConfig) -> float | None:
+    """The app's task: the search `cfg` says, in the Hydra run dir."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from nasbench1shot1 import threads as thread_policy
+    from nasbench1shot1.config import settings_from
     from nasbench1shot1.search import run
     from nasbench1shot1.tracking import make_tracker
 
@@ -30,16 +43,16 @@ def main(cfg: DictConfig) -> float | None:
         # jobs a launcher runs side by side share the cores
         jobs = HydraConfig.get().launcher.get("n_jobs") or 1
         cfg.threads = thread_policy.share(thread_policy.available_cores() if jobs < 0 else jobs)
-    try:
-        tracker = make_tracker(OmegaConf.to_container(cfg.logger, resolve=True))
-        result = run(cfg, run_dir=HydraConfig.get().runtime.output_dir, tracker=tracker)
-    except (ValueError, NASBenchError, OSError) as error:
-        print(f"nb1s1-search: error: {error}", file=sys.stderr)
-        sys.exit(1)
-    print(f"{result.status}: final cell {result.final_cell}, test regret "
-          f"{result.final_test_regret}, results in {result.run_dir}")
-    return result.final_test_regret
+    settings = settings_from(cfg)  # every check, the logger's included, before the tracker
+    tracker = make_tracker(OmegaConf.to_container(cfg.logger, resolve=True))
+    result = run(settings, run_dir=HydraConfig.get().runtime.output_dir, tracker=tracker)
+    log.info("%s: final cell %s, benchmark validation error %s, test regret %s; results in %s",
+             result.status, result.final_cell, result.final_validation_error,
+             result.final_test_regret, result.run_dir)
+    return objective_of(result, cfg.objective)
 
+
+main = hydra_app("nb1s1-search", "search", run_search)
 
 if __name__ == "__main__":
     main()

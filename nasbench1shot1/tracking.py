@@ -5,7 +5,7 @@ per-epoch metrics with `epoch` as the x-axis, the final and best regret and the 
 summary, the cell's adjacency and ops as a table; project, group (method and space), tags and name
 come from the config. Without a W&B login it runs offline (real run files under the run dir, to
 `wandb sync` later). A W&B failure logs one warning line and never stops a search; starting a
-run waits at most `init_timeout` seconds (conf/logger/wandb.yaml), so an endpoint that does not
+run waits at most `init_timeout` seconds (conf/logger.py), so an endpoint that does not
 answer costs a search that long, not W&B's own 90 s; W&B's own error reporting, whose telemetry
 export at exit would wait 10 s more on such an endpoint, is off unless WANDB_ERROR_REPORTING is
 set.
@@ -13,17 +13,25 @@ set.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import uuid
 from pathlib import Path
 from typing import Any
 
+from nasbench1shot1.checks import SettingsError
+from nasbench1shot1.conf.logger import LOGGER_CONFIGS, WandbConfig
+from nasbench1shot1.registry import Registry
+
 _log = logging.getLogger(__name__)
 
 
 class Tracker:
     """Does nothing; the base of the trackers."""
+
+    def __init__(self, config: Any = None, **options: Any) -> None:
+        pass
 
     def start(self, config: dict, run_dir: Path) -> None:
         pass
@@ -48,21 +56,15 @@ def _logged_in() -> bool:
 class WandbTracker(Tracker):
     """Mirrors a search to Weights & Biases; see the module docstring."""
 
-    def __init__(self, project: str = "nasbench1shot1", entity: str | None = None,
-                 mode: str = "auto", group: str | None = None, run_name: str | None = None,
-                 tags: list[str] | None = None, step_metric: str = "epoch",
-                 job_type: str = "search", summary_extra: dict | None = None,
-                 init_timeout: float = 15.0):
-        if mode not in ("auto", "online", "offline", "disabled"):
-            raise ValueError(
-                f"logger.mode must be auto, online, offline or disabled, got {mode!r}"
-            )
-        from nasbench1shot1.checks import number_in
-
-        self.init_timeout = number_in("logger.init_timeout", init_timeout, 0.0, None,
-                                      low_open=True)
-        self.project, self.entity, self.mode = project, entity, mode
-        self.group, self.run_name, self.tags = group, run_name, list(tags or [])
+    def __init__(self, config: WandbConfig | None = None, *, step_metric: str = "epoch",
+                 job_type: str = "search", summary_extra: dict | None = None, **settings: Any):
+        """`config`: the logger section (conf/logger.py's WandbConfig); code may give its
+        settings as keywords instead (`WandbTracker(mode="offline")`). `step_metric`, `job_type`
+        and `summary_extra` are the caller's, not the user's."""
+        c = config if config is not None else WandbConfig(**settings)
+        self.init_timeout = c.init_timeout
+        self.project, self.entity, self.mode = c.project, c.entity, c.mode
+        self.group, self.run_name, self.tags = c.group, c.run_name, list(c.tags or [])
         self.step_metric, self.job_type = step_metric, job_type
         self.summary_extra = dict(summary_extra or {})  # e.g. a BOHB evaluation's id and budget
         #: optional summary -> extra summary values computed at the end (a BOHB loss)
@@ -140,6 +142,12 @@ class WandbTracker(Tracker):
         self.run = None
 
 
+#: The trackers by `logger.kind` (conf/logger.py), listed in this order in errors.
+TRACKERS: Registry[type[Tracker]] = Registry("tracker", sort=False)
+TRACKERS.register("wandb", WandbTracker)
+TRACKERS.register("none", Tracker)
+
+
 def _labels(config: dict) -> tuple[str, int, int, str]:
     """(method or optimizer, space, seed, data) of a search's or a black-box run's settings."""
     method = config.get("method")
@@ -149,25 +157,24 @@ def _labels(config: dict) -> tuple[str, int, int, str]:
     return str(name), config.get("search_space"), config.get("seed", 0), data
 
 
-def make_tracker(logger: Any) -> Tracker:
-    """The tracker of a `logger` config section (conf/logger/*.yaml); one sentence naming the key
-    when the section is bad."""
-    import inspect
-    import typing
+def logger_config(logger: Any) -> Any:
+    """The checked schema (conf/logger.py) of a `logger` section given as a dict (or None: no
+    tracker); one sentence naming the key when the section is bad."""
+    from omegaconf import OmegaConf
 
-    from nasbench1shot1.checks import typed
+    from nasbench1shot1.config import to_settings
 
-    logger = dict(logger or {})
-    kind = logger.pop("kind", "none")
-    if kind not in ("wandb", "none"):
-        raise ValueError(f"logger.kind must be wandb or none, got {kind!r}")
-    known = list(inspect.signature(WandbTracker.__init__).parameters)[1:]
-    unknown = sorted(set(logger) - set(known))
-    if unknown:
-        raise ValueError(f"unknown key logger.{unknown[0]} for W&B, expected one of "
-                         f"{', '.join(known)}")
-    if kind == "none":  # W&B's settings do not apply
-        return Tracker()
-    hints = typing.get_type_hints(WandbTracker.__init__)
-    return WandbTracker(**{key: typed(f"logger.{key}", value, hints[key])
-                           for key, value in logger.items()})
+    if dataclasses.is_dataclass(logger):
+        return logger
+    values = OmegaConf.to_container(logger) if OmegaConf.is_config(logger) else dict(logger or {})
+    kind = values.setdefault("kind", "none")
+    if kind not in TRACKERS:
+        raise SettingsError(f"logger.kind must be {' or '.join(TRACKERS)}, got {kind!r}")
+    return to_settings(OmegaConf.create(values), LOGGER_CONFIGS[kind], prefix="logger.")
+
+
+def make_tracker(logger: Any, **options: Any) -> Tracker:
+    """The tracker of a `logger` config section (a schema of conf/logger.py, or a dict of one);
+    `options` are the caller's (step_metric, job_type, summary_extra)."""
+    config = logger_config(logger)
+    return TRACKERS.create(config.kind, config, **options)

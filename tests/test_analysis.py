@@ -232,11 +232,9 @@ def test_analyze_says_what_it_cannot_draw(tmp_path: Path, capsys):
 
 
 def _compose(name: str, *overrides: str):
-    from hydra import compose, initialize_config_dir
+    from nasbench1shot1.config import compose
 
-    conf = Path(__file__).resolve().parents[1] / "conf"
-    with initialize_config_dir(version_base="1.3", config_dir=str(conf)):
-        return compose(name, overrides=["logger=none", *overrides])
+    return compose(name, overrides=["logger=none", *overrides])
 
 
 def test_analyze_real_blackbox_and_search_runs(tmp_path: Path):

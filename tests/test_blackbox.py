@@ -3,6 +3,7 @@ epoch budgets, the trajectory's bookkeeping, budgets, bad input, the nb1s1-black
 already-finished rerun, multirun), W&B offline, and regularized evolution against random search
 on the real partial NAS-Bench-101 table."""
 
+import dataclasses
 import json
 import os
 import shutil
@@ -12,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import PARTIAL_EPOCHS
-from hydra import compose, initialize_config_dir
+from hydra.errors import ConfigCompositionException
 
 from nasbench1shot1.blackbox import (
     OPTIMIZERS,
@@ -22,21 +23,21 @@ from nasbench1shot1.blackbox import (
     run,
     settings_from,
 )
+from nasbench1shot1.conf.optimizer import OPTIMIZER_CONFIGS
+from nasbench1shot1.config import compose
 from nasbench1shot1.embedded import load_embedded
 from nasbench1shot1.nasbench import NASBench
 from nasbench1shot1.nasbench.spec import INPUT, OUTPUT
-from nasbench1shot1.spaces import SpaceRegret, cell_architectures, get_search_space
+from nasbench1shot1.spaces import SpaceRegret, cell_architectures, get_search_space, list_spaces
 from nasbench1shot1.tracking import Tracker, WandbTracker
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
 #: the fraction of the embedded accuracy each smaller budget reaches in the small benchmark
 BUDGET_SCALE = {4: 0.85, 12: 0.9, 36: 0.95, 108: 1.0}
 TRIALS = {"smac": 15}  # SMAC's random forest costs about 0.2 s per query
 
 
 def config(*overrides: str):
-    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
-        return compose("blackbox", overrides=["logger=none", *overrides])
+    return compose("blackbox", overrides=["logger=none", *overrides])
 
 
 def build_small(path: Path, low_budget_validation: bool = True,
@@ -74,17 +75,25 @@ def small_benchmark(tmp_path_factory) -> Path:
     return build_small(tmp_path_factory.mktemp("bench") / "small.npz")
 
 
-def test_every_optimizer_is_registered_and_has_a_config():
-    names = sorted(p.stem for p in (CONF / "optimizer").glob("*.yaml"))
-    assert names == sorted(OPTIMIZERS) == sorted(
+def test_every_optimizer_is_registered_and_has_a_schema():
+    names = sorted(OPTIMIZER_CONFIGS)
+    assert names == OPTIMIZERS.list() == sorted(
         ["bohb", "hyperband", "random_search", "regularized_evolution", "reinforce", "smac",
          "tpe"])
     for name in names:
         settings_from(config(f"optimizer={name}"))  # every default passes its own checks
+        # the schema's keys are those the optimizer checks
+        fields = {f.name for f in dataclasses.fields(OPTIMIZER_CONFIGS[name])} - {"name"}
+        assert fields == set(get_optimizer(name).checks), name
+
+
+def test_a_wrong_type_is_refused_by_hydra_before_the_run():
+    with pytest.raises(ConfigCompositionException, match="optimizer.multivariate"):
+        config("optimizer=tpe", "optimizer.multivariate=sometimes")
 
 
 @pytest.mark.timeout(240)
-@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+@pytest.mark.parametrize("name", OPTIMIZERS.list())
 def test_each_optimizer_runs_on_a_small_benchmark(name: str, small_benchmark: Path,
                                                   tmp_path: Path):
     trials = TRIALS.get(name, 60)
@@ -176,7 +185,7 @@ def test_evolution_keeps_its_population_and_mutates_one_choice(small_benchmark: 
     (["selection_metric=train_accuracy"], "unknown selection_metric"),
     (["search_space=4"], "unknown search space 4"),
     (["+optimizer.population=3"], "unknown setting optimizer.population"),
-    (["optimizer=tpe", "optimizer.multivariate=3"], "must be true or false"),
+    (["optimizer=tpe", "optimizer.n_ei_candidates=0"], "must be a positive integer"),
 ])
 def test_bad_values_are_one_sentence(overrides, message, small_benchmark: Path, tmp_path: Path):
     cfg = config("optimizer=bohb", f"benchmark.path={small_benchmark}", *overrides)
@@ -282,7 +291,7 @@ def test_regularized_evolution_beats_random_search_on_the_real_table(partial_ben
     validation accuracy for few cells but test accuracy for all, so this test (and only this
     one) selects by test accuracy; regret is measured on the same test accuracy."""
     finals = {}
-    for number in (1, 2, 3):
+    for number in list_spaces():
         space = get_search_space(number)
         for name, params in (("random_search", {}),
                              ("regularized_evolution", {"population_size": 100,
@@ -296,7 +305,7 @@ def test_regularized_evolution_beats_random_search_on_the_real_table(partial_ben
                 assert len(objective.history) == 300
                 values.append(objective.history[-1]["test_regret"])
             finals[number, name] = float(np.mean(values))
-    for number in (1, 2, 3):
+    for number in list_spaces():
         assert finals[number, "regularized_evolution"] <= finals[number, "random_search"], finals
     assert finals[3, "regularized_evolution"] < finals[3, "random_search"], finals
 

@@ -27,7 +27,7 @@ TINY = dict(
                flip=False),
 )
 HYDRA_TINY = [
-    "space=1", "repeats=2", "limit=4", "network.stem_channels=4", "train.epochs=2",
+    "search_space=1", "repeats=2", "limit=4", "network.stem_channels=4", "train.epochs=2",
     "train.batch_size=256", "train.learning_rate=0.1", "progress=false",
 ]
 
@@ -163,12 +163,11 @@ def test_hydra_multirun_builds_shards_and_a_killed_job_resumes(tmp_path: Path):
 
 def test_hydra_app_bad_value_is_one_sentence(tmp_path: Path):
     script = shutil.which("nb1s1-build") or pytest.fail("nb1s1-build is not installed")
-    done = subprocess.run([script, "dataset=mnist", f"folder={tmp_path}"], capture_output=True,
+    done = subprocess.run([script, "repeats=0", f"folder={tmp_path}"], capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 1
-    assert done.stderr.strip().splitlines()[-1] == (
-        "nb1s1-build: error: unknown build data 'mnist', expected one of digits, cifar10"
-    )
+    assert done.stderr.strip().splitlines() == [
+        "nb1s1-build: error: repeats must be a positive integer, got 0"]
 
 
 

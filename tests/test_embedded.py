@@ -1,29 +1,35 @@
 """The embedded digits benchmark shipped in the package: every cell of space 1, built with the
-settings of conf/build.yaml, loadable through NASBench and the `nb1s1` command."""
+settings of nb1s1-build's defaults (conf/build.py), loadable through NASBench and the
+`nb1s1` command."""
 
 import json
 from dataclasses import asdict
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from omegaconf import OmegaConf
 
+from nasbench1shot1.build_app import build_config
 from nasbench1shot1.builder import BuildConfig, spread
 from nasbench1shot1.cli import main as cli_main
+from nasbench1shot1.config import compose, to_settings
 from nasbench1shot1.data import load_digits_splits
 from nasbench1shot1.embedded import EMBEDDED_BENCHMARK, load_embedded
 from nasbench1shot1.models import NASBench101Network, NetworkConfig, count_parameters
 from nasbench1shot1.spaces import cell_architectures, get_search_space, unique_cells
 from nasbench1shot1.train import TrainConfig, train_cell
 
-BUILD_CONF = Path(__file__).resolve().parents[1] / "conf" / "build.yaml"
-
 
 @pytest.fixture(scope="module")
 def conf() -> dict:
-    return OmegaConf.to_container(OmegaConf.load(BUILD_CONF))
+    """nb1s1-build's default settings: those of the embedded benchmark."""
+    return OmegaConf.to_container(compose("build"), resolve=True)
+
+
+@pytest.fixture(scope="module")
+def build_cfg() -> BuildConfig:
+    return build_config(to_settings(compose("build")))
 
 
 @pytest.fixture(scope="module")
@@ -54,9 +60,9 @@ def test_cells_differ_measurably(embedded):
     assert figures["mean_spearman_between_repeats"] > 0.3
 
 
-def test_parameter_counts_are_those_of_the_conf_network(embedded, conf: dict):
+def test_parameter_counts_are_those_of_the_conf_network(embedded, build_cfg: BuildConfig):
     space = get_search_space(1)
-    network = NetworkConfig(**{**BuildConfig(network=conf["network"]).network, "in_channels": 1})
+    network = NetworkConfig(**{**build_cfg.network, "in_channels": 1})
     for key, arch in list(cell_architectures(space).items())[::500]:
         model = NASBench101Network(space.to_spec(arch), network)
         row = embedded.lookup(key)
@@ -64,8 +70,9 @@ def test_parameter_counts_are_those_of_the_conf_network(embedded, conf: dict):
             "trainable_parameters"] == count_parameters(model), row
 
 
-def test_a_cell_retrained_with_the_conf_settings_gives_the_stored_run(embedded, conf: dict):
-    build = BuildConfig(network=conf["network"], train=conf["train"], data_seed=conf["data_seed"])
+def test_a_cell_retrained_with_the_conf_settings_gives_the_stored_run(embedded, conf: dict,
+                                                                     build_cfg: BuildConfig):
+    build = build_cfg
     space = get_search_space(1)
     key, arch = next(iter(cell_architectures(space).items()))
     spec = space.to_spec(arch)

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from hpo.bohb import HpoSettings, run_bohb
-from hpo.configspaces import defaults_of, method_configspace, to_overrides
-from hpo.worker import WORST_LOSS, SearchWorker, compose_search
 from nasbench1shot1.config import settings_from
+from nasbench1shot1.hpo.bohb import HpoSettings, run_bohb
+from nasbench1shot1.hpo.configspaces import defaults_of, method_configspace, to_overrides
+from nasbench1shot1.hpo.worker import WORST_LOSS, SearchWorker, compose_search
 
 # Tiny searches on the embedded default: a 3-cell, 4-channel supernet.
 TINY = ("supernet.channels=4", "supernet.num_cells=3")
@@ -260,12 +260,12 @@ def test_a_killed_worker_does_not_stop_the_master(tmp_path: Path):
 def test_nb1s1_hpo_prints_the_incumbent(tmp_path: Path):
     script = shutil.which("nb1s1-hpo") or pytest.fail("nb1s1-hpo is not installed")
     done = subprocess.run(
-        [script, "hpo.min_budget=1", "hpo.max_budget=1", "hpo.iterations=1",
-         'hpo.search_overrides=["supernet.channels=4","supernet.num_cells=3"]',
+        [script, "min_budget=1", "max_budget=1", "iterations=1",
+         'search_overrides=["supernet.channels=4","supernet.num_cells=3"]',
          f"hydra.run.dir={tmp_path}"], capture_output=True, text=True, timeout=230)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "incumbent [" in done.stdout and "test regret" in done.stdout
-    bad = subprocess.run([script, "hpo.setting=cs9", f"hydra.run.dir={tmp_path}/bad"],
+    bad = subprocess.run([script, "setting=cs9", f"hydra.run.dir={tmp_path}/bad"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1
     assert bad.stderr.strip().splitlines()[-1] == (
@@ -273,7 +273,7 @@ def test_nb1s1_hpo_prints_the_incumbent(tmp_path: Path):
 
 
 def test_bohb_summary_run_on_wandb(tmp_path: Path, monkeypatch):
-    from hpo.bohb import _wandb_summary
+    from nasbench1shot1.hpo.bohb import _wandb_summary
 
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     summary = {

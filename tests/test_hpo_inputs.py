@@ -11,14 +11,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 from test_hpo import tiny
 
-from hpo.app import main as hpo_main
 from nasbench1shot1 import threads
+from nasbench1shot1.config import compose
+from nasbench1shot1.hpo.app import main as hpo_main
 from nasbench1shot1.tracking import make_tracker
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
 
 def _refused(overrides: list[str], tmp_path: Path, monkeypatch, capsys) -> str:
     monkeypatch.chdir(tmp_path)
@@ -40,28 +39,27 @@ def test_a_port_in_use_is_one_sentence_before_the_run_dir_is_claimed(tmp_path: P
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
         port = taken.getsockname()[1]
-        last = _refused([f"hpo.port={port}"], tmp_path, monkeypatch, capsys)
-    assert last == (f"nb1s1-hpo: error: hpo.port={port} is in use on hpo.host=127.0.0.1; use "
+        last = _refused([f"port={port}"], tmp_path, monkeypatch, capsys)
+    assert last == (f"nb1s1-hpo: error: port={port} is in use on host=127.0.0.1; use "
                     "another port or 0 for any free one")
 
 
 def test_the_logger_section_takes_init_timeout():
-    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
-        cfg = compose("nb1s1_hpo", overrides=["logger.kind=wandb", "logger.init_timeout=5"])
+    cfg = compose("nb1s1_hpo", overrides=["logger=wandb", "logger.init_timeout=5"])
     assert make_tracker(dict(cfg.logger)).init_timeout == 5
 
 
 def test_local_workers_keep_the_users_thread_count(tmp_path: Path, monkeypatch):
-    import hpo.bohb
+    import nasbench1shot1.hpo.bohb
 
     seen = []
-    monkeypatch.setattr(hpo.bohb.subprocess, "Popen",
+    monkeypatch.setattr(nasbench1shot1.hpo.bohb.subprocess, "Popen",
                         lambda *args, env=None, **kwargs: seen.append(env))
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
-    hpo.bohb._spawn_worker(tiny(workers=4), tmp_path)
+    nasbench1shot1.hpo.bohb._spawn_worker(tiny(workers=4), tmp_path)
     assert seen[-1]["OMP_NUM_THREADS"] == "3"
     monkeypatch.delenv("OMP_NUM_THREADS")
-    hpo.bohb._spawn_worker(tiny(workers=4), tmp_path)
+    nasbench1shot1.hpo.bohb._spawn_worker(tiny(workers=4), tmp_path)
     assert seen[-1]["OMP_NUM_THREADS"] == str(threads.share(4))
 
 
@@ -69,7 +67,7 @@ def test_local_workers_keep_the_users_thread_count(tmp_path: Path, monkeypatch):
 def test_a_run_leaves_no_pickle_and_no_stale_nameserver_json(tmp_path: Path, monkeypatch):
     import hpbandster.core.nameserver as hpns
 
-    from hpo.bohb import run_bohb
+    from nasbench1shot1.hpo.bohb import run_bohb
 
     stale = tmp_path / "nameserver.json"
     stale.write_text(json.dumps({"host": "127.0.0.1", "port": 1, "run_id": "old",
@@ -95,9 +93,9 @@ def test_the_sentences_are_printed_by_the_installed_command(tmp_path: Path):
     import shutil
 
     script = shutil.which("nb1s1-hpo") or pytest.fail("nb1s1-hpo is not installed")
-    done = subprocess.run([script, "hpo.port=70000", f"hydra.run.dir={tmp_path}"],
+    done = subprocess.run([script, "port=70000", f"hydra.run.dir={tmp_path}"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [
-        "nb1s1-hpo: error: hpo.port must be an integer from 0 to 65535 (0: any free port), got "
+        "nb1s1-hpo: error: port must be an integer from 0 to 65535 (0: any free port), got "
         "70000"]

@@ -14,12 +14,10 @@ import time
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 from test_hpo import tiny
 
-from hpo.bohb import run_bohb
-
-CONF = Path(__file__).resolve().parents[1] / "conf"
+from nasbench1shot1.config import compose
+from nasbench1shot1.hpo.bohb import run_bohb
 
 #: A local process that knows where everything listens but not the secret; for the serializer
 #: probes it gets the secret on stdin and asks for pickle.
@@ -152,18 +150,17 @@ def test_blackbox_hpbandster_refuses_callers_without_the_secret(tmp_path: Path, 
 
     monkeypatch.setattr(hpns.NameServer, "start", spy_start)
     monkeypatch.setattr(TabularObjective, "evaluate", probing)
-    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
-        cfg = compose("blackbox", overrides=["logger=none", "optimizer=hyperband", "trials=6"])
+    cfg = compose("blackbox", overrides=["logger=none", "optimizer=hyperband", "trials=6"])
     result = run(cfg, tmp_path, echo=False)
     assert probes and probes[0].startswith("refused"), probes
     assert result.trials == 6
 
 
 def test_a_worker_alone_needs_the_masters_private_secret_file(tmp_path: Path):
-    from hpo.bohb import HpoSettings
+    from nasbench1shot1.hpo.bohb import HpoSettings
     from nasbench1shot1.pyro_security import read_secret, write_private_json
 
-    with pytest.raises(ValueError, match="needs hpo.run_id, hpo.port and hpo.secret_file"):
+    with pytest.raises(ValueError, match="needs run_id, port and secret_file"):
         HpoSettings(worker_only=True, run_id="r", port=9090)
     path = tmp_path / "nameserver.json"
     write_private_json(path, {"secret": "ab" * 32})
@@ -171,5 +168,5 @@ def test_a_worker_alone_needs_the_masters_private_secret_file(tmp_path: Path):
     path.chmod(0o644)
     with pytest.raises(ValueError, match=f"can be read by other users .*chmod 600 {path}"):
         read_secret(path)
-    with pytest.raises(ValueError, match=f"hpo.secret_file={tmp_path / 'none.json'}"):
+    with pytest.raises(ValueError, match=f"secret_file={tmp_path / 'none.json'}"):
         read_secret(tmp_path / "none.json")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from test_hpo import tiny
 
-from hpo.bohb import KIND, run_bohb
+from nasbench1shot1.hpo.bohb import KIND, identity, run_bohb
 from nasbench1shot1.runfiles import own_run_dir
 
 STAMPS = {"submitted": 1.0, "started": 2.0, "finished": 3.0}
@@ -22,7 +22,7 @@ def _config(config_id: list[int], weight_decay: float) -> str:
 
 def _owned(run_dir: Path, settings) -> Path:
     """`run_dir` as an earlier BOHB run of `settings` left it: owned by that run."""
-    with own_run_dir(run_dir, KIND, settings.identity()):
+    with own_run_dir(run_dir, KIND, identity(settings)):
         return run_dir
 
 

@@ -2,11 +2,11 @@
 
 - after kill -9 of the master (mid-job), its local worker processes exit within 30 s (a local
   worker sees its parent change at its next check);
-- a master paused (SIGSTOP) for longer than hpo.master_timeout, then resumed, keeps its workers
+- a master paused (SIGSTOP) for longer than master_timeout, then resumed, keeps its workers
   and the run finishes;
-- a worker alone exits within hpo.master_timeout once the name server's port refuses it, but
+- a worker alone exits within master_timeout once the name server's port refuses it, but
   waits out a silent name server (no answer: paused, busy, or a dead node) for
-  SILENCE_FACTOR x hpo.master_timeout;
+  SILENCE_FACTOR x master_timeout;
 - a master whose local workers have all exited stops with one sentence instead of waiting for
   ever, keeping its result files."""
 
@@ -25,10 +25,10 @@ from pathlib import Path
 import pytest
 from test_hpo import TINY, tiny
 
-from hpo.worker import SILENCE_FACTOR
+from nasbench1shot1.hpo.worker import SILENCE_FACTOR
 from nasbench1shot1.pyro_security import write_private_json
 
-MASTER = ("import json, sys; from hpo.bohb import HpoSettings, run_bohb; "
+MASTER = ("import json, sys; from nasbench1shot1.hpo.bohb import HpoSettings, run_bohb; "
           "s = json.loads(sys.argv[1]); s['search_overrides'] = tuple(s['search_overrides']); "
           "run_bohb(HpoSettings(**s), sys.argv[2], echo=False)")
 
@@ -40,7 +40,7 @@ NAME_SERVER = ("import json, sys, time; import hpbandster.core.nameserver as hpn
                "ns = hpns.NameServer(run_id='alone', host='127.0.0.1', port=0); "
                "print(ns.start()[1], flush=True); time.sleep(600)")
 
-WORKER = ("import json, sys; from hpo.bohb import HpoSettings, run_worker; "
+WORKER = ("import json, sys; from nasbench1shot1.hpo.bohb import HpoSettings, run_worker; "
           "s = json.loads(sys.argv[1]); s['search_overrides'] = tuple(s['search_overrides']); "
           "run_worker(HpoSettings(**s), sys.argv[2])")
 
@@ -204,8 +204,8 @@ def test_a_worker_alone_waits_out_a_silent_name_server(tmp_path: Path):
 def test_a_master_whose_local_workers_all_exited_stops_with_one_sentence(tmp_path: Path):
     script = shutil.which("nb1s1-hpo") or pytest.fail("nb1s1-hpo is not installed")
     master = subprocess.Popen(
-        [script, "hpo.min_budget=100", "hpo.max_budget=100", "hpo.iterations=1",
-         "hpo.workers=2", "hpo.search_overrides=[" + ",".join(f'"{o}"' for o in TINY) + "]",
+        [script, "min_budget=100", "max_budget=100", "iterations=1",
+         "workers=2", "search_overrides=[" + ",".join(f'"{o}"' for o in TINY) + "]",
          f"hydra.run.dir={tmp_path}"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     workers: list[int] = []
@@ -236,7 +236,7 @@ def _stops_by_itself(master: subprocess.Popen) -> str:
 
 
 #: a master whose local workers exit before they register (argv: settings, run dir)
-NO_WORKERS = ("import json, subprocess, sys; import hpo.bohb as b; "
+NO_WORKERS = ("import json, subprocess, sys; import nasbench1shot1.hpo.bohb as b; "
               "b._spawn_worker = lambda s, d: subprocess.Popen([sys.executable, '-c', "
               "'raise SystemExit(3)']); "
               "s = json.loads(sys.argv[1]); s['search_overrides'] = tuple(s['search_overrides']); "
@@ -252,7 +252,8 @@ def test_a_master_whose_local_workers_never_registered_stops(tmp_path: Path):
     try:
         err = _stops_by_itself(master)
         assert err.strip().splitlines()[-1] == (
-            f"hpo.bohb.WorkersExited: all 2 local workers exited (see {tmp_path / 'workers.log'}); "
+            "nasbench1shot1.hpo.bohb.WorkersExited: all 2 local workers exited "
+            f"(see {tmp_path / 'workers.log'}); "
             "start the same command again to warm-start from the results")
         assert not (tmp_path / "nameserver.json").exists()
     finally:

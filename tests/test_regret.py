@@ -9,6 +9,7 @@ from nasbench1shot1.spaces import (
     SpaceRegret,
     cell_architectures,
     get_search_space,
+    list_spaces,
     optimum,
     unique_cells,
 )
@@ -84,7 +85,7 @@ def test_optimum_needs_every_cell_of_the_space():
         optimum(get_search_space(2), benchmark)
 
 
-@pytest.mark.parametrize("number", [1, 2, 3])
+@pytest.mark.parametrize("number", list_spaces())
 def test_real_table_optimum(partial_benchmark: NASBench, number: int):
     space = get_search_space(number)
     cells = unique_cells(space)

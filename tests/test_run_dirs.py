@@ -13,23 +13,20 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 
-from hpo.bohb import HpoSettings, run_bohb
 from nasbench1shot1.analysis.runs import find_runs
 from nasbench1shot1.blackbox import run as blackbox_run
 from nasbench1shot1.cli import main as cli_main
-from nasbench1shot1.config import SettingsError
+from nasbench1shot1.config import SettingsError, compose
+from nasbench1shot1.hpo.bohb import HpoSettings, run_bohb
 from nasbench1shot1.runfiles import RunDirError, held, own_run_dir
 from nasbench1shot1.search import CHECKPOINT_FILE, run
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
 QUICK = ["logger=none", "supernet.channels=4", "supernet.num_cells=3", "device=cpu"]
 
 
 def config(name: str, *overrides: str):
-    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
-        return compose(name, overrides=list(overrides))
+    return compose(name, overrides=list(overrides))
 
 
 def search(run_dir: Path, *overrides: str):

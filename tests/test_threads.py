@@ -6,20 +6,18 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 
 from nasbench1shot1 import threads
+from nasbench1shot1.config import compose
 from nasbench1shot1.search import run
 from nasbench1shot1.tracking import Tracker
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
 QUICK = ["logger=none", "supernet.channels=4", "supernet.num_cells=3",
          "device=cpu"]
 
 
 def config(*overrides: str):
-    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
-        return compose("search", overrides=list(overrides))
+    return compose("search", overrides=list(overrides))
 
 
 def test_auto_takes_omp_num_threads_else_a_share_of_the_cores(monkeypatch: pytest.MonkeyPatch):

@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
+from nasbench1shot1.config import compose
 from nasbench1shot1.tracking import WandbTracker, make_tracker
-
-CONF = Path(__file__).resolve().parents[1] / "conf"
 
 
 def _closed_port() -> int:
@@ -23,7 +22,7 @@ def _closed_port() -> int:
 
 
 def test_the_default_cap_comes_from_the_logger_config():
-    logger = OmegaConf.to_container(OmegaConf.load(CONF / "logger" / "wandb.yaml"))
+    logger = OmegaConf.to_container(compose("search", ["logger=wandb"]).logger)
     assert make_tracker(logger).init_timeout == logger["init_timeout"] == 15
 
 

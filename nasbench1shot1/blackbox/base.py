@@ -1,4 +1,4 @@
-"""The registry of black-box optimizers and the checks of their settings.
+"""`OPTIMIZERS`, the registry of black-box optimizers, and the checks of their settings.
 
 An optimizer is a function `optimize(objective, params, seed, run_dir)` that queries the
 `TabularObjective` until it raises `BudgetExhausted`. `register(name, **checks)` adds one; each
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from nasbench1shot1.checks import number_in, positive_int
+from nasbench1shot1.registry import Registry
 
 Check = Callable[[str, Any], Any]
 Optimize = Callable[..., None]
@@ -48,23 +49,22 @@ class Optimizer:
         self.optimize(objective, dict(params), seed, run_dir)
 
 
-OPTIMIZERS: dict[str, Optimizer] = {}
+OPTIMIZERS: Registry[Optimizer] = Registry("optimizer")
 
 
 def register(name: str, cross_check: Callable[[dict], None] | None = None,
              **checks: Check) -> Callable[[Optimize], Optimize]:
+    """Function decorator: add `Optimizer(name, function, checks, cross_check)` to OPTIMIZERS."""
     def add(function: Optimize) -> Optimize:
-        OPTIMIZERS[name] = Optimizer(name, function, checks, cross_check)
+        OPTIMIZERS.register(name, Optimizer(name, function, checks, cross_check))
         return function
 
     return add
 
 
 def get_optimizer(name: str) -> Optimizer:
-    if name not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {name!r}, expected one of "
-                         f"{', '.join(sorted(OPTIMIZERS))}")
-    return OPTIMIZERS[name]
+    """The optimizer registered as `name`; one sentence naming the optimizers otherwise."""
+    return OPTIMIZERS.get(name)
 
 
 # -- checks ---------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -31,15 +32,17 @@ from nasbench1shot1.checks import (
     seed_of,
     typed,
 )
+from nasbench1shot1.progress import bar as progress_bar
 from nasbench1shot1.runfiles import own_run_dir, write_json
 from nasbench1shot1.spaces import get_search_space
 
 TRAJECTORY_FILE = "trajectory.jsonl"
 RESULT_FILE = "result.json"
 KIND = "blackbox"
+log = logging.getLogger(__name__)
 #: The top-level keys of a composed black-box config (conf/blackbox.yaml and its groups).
 BLACKBOX_KEYS = ("optimizer", "benchmark", "logger", "search_space", "seed", "trials",
-                 "time_budget", "selection_metric")
+                 "time_budget", "selection_metric", "progress", "objective")
 #: The most queries of one run: each writes a line of about 400 bytes to trajectory.jsonl (and a
 #: step to W&B), so a million is about 0.4 GB; more is a typo, not a study.
 MAX_TRIALS = 1_000_000
@@ -81,6 +84,12 @@ def settings_from(cfg: Any) -> BlackboxSettings:
                          "time_budget")
     if time_budget is not None:
         time_budget = number_in("time_budget", time_budget, 0.0, None, low_open=True)
+    from nasbench1shot1.conf.blackbox import BLACKBOX_OBJECTIVES
+
+    objective = cfg.get("objective", "validation_error")
+    if objective not in BLACKBOX_OBJECTIVES:
+        raise ValueError(f"unknown objective {objective!r}, expected one of "
+                         f"{', '.join(BLACKBOX_OBJECTIVES)}")
     metric = cfg.get("selection_metric", "validation_accuracy")
     if metric not in SELECTION_METRICS:
         raise ValueError(f"unknown selection_metric {metric!r}, expected one of "
@@ -140,18 +149,19 @@ def run(cfg: Any, run_dir: str | os.PathLike | None = None, tracker=None,
         echo: bool = True) -> BlackboxResult:
     """Run one black-box optimization as `cfg` says; see the module docstring."""
     settings = settings_from(cfg)
+    progress = echo and bool(cfg.get("progress", True))
     run_dir = Path(run_dir or ".").resolve()
     with own_run_dir(run_dir, KIND, settings.as_dict()):
-        return _run(settings, run_dir, tracker, echo)
+        return _run(settings, run_dir, tracker, echo, progress)
 
 
-def _run(settings: BlackboxSettings, run_dir: Path, tracker, echo: bool) -> BlackboxResult:
+def _run(settings: BlackboxSettings, run_dir: Path, tracker, echo: bool,
+         progress: bool) -> BlackboxResult:
     from nasbench1shot1.embedded import open_benchmark
 
     done = _finished(run_dir, settings)
     if done is not None:
-        if echo:
-            print(f"{run_dir} already holds this finished run; nothing to do", flush=True)
+        log.info("%s already holds this finished run; nothing to do", run_dir)
         return done
     space = get_search_space(settings.search_space)
     benchmark = open_benchmark(settings.benchmark, seed=settings.seed)
@@ -160,6 +170,9 @@ def _run(settings: BlackboxSettings, run_dir: Path, tracker, echo: bool) -> Blac
     # The file and the tracker open at the first query: a run refused before it (a bad budget,
     # a benchmark without the metric) leaves neither a truncated trajectory nor a W&B run.
     opened: dict = {}
+    level = logging.INFO if echo else logging.DEBUG
+    bar = progress_bar(settings.trials, f"{settings.optimizer} space {settings.search_space}",
+                       "query", progress)
 
     def record(entry: dict) -> None:
         if not opened:
@@ -170,11 +183,12 @@ def _run(settings: BlackboxSettings, run_dir: Path, tracker, echo: bool) -> Blac
         opened["out"].write(json.dumps(entry) + "\n")
         if tracker is not None:
             tracker.log(entry)
-        if echo and entry["trial"] % every == 0:
+        bar.update(1)
+        if entry["trial"] % every == 0:
             regret = entry["test_regret"]
-            print(f"trial {entry['trial']:6d}  simulated time {entry['simulated_time']:11.0f} s"
-                  f"  incumbent {entry['incumbent'][:8]}  error {entry['incumbent_error']:.4f}"
-                  f"  test regret {regret if regret is None else f'{regret:.4f}'}", flush=True)
+            log.log(level, "trial %6d  simulated time %11.0f s  incumbent %s  error %.4f  test "
+                    "regret %s", entry["trial"], entry["simulated_time"], entry["incumbent"][:8],
+                    entry["incumbent_error"], regret if regret is None else f"{regret:.4f}")
 
     started = time.perf_counter()
     objective = TabularObjective(space, benchmark, seed=settings.seed,
@@ -191,6 +205,7 @@ def _run(settings: BlackboxSettings, run_dir: Path, tracker, echo: bool) -> Blac
                             "trials": len(objective.history)})
         raise
     finally:
+        bar.close()
         if opened:
             opened["out"].close()
     history = objective.history
@@ -198,8 +213,7 @@ def _run(settings: BlackboxSettings, run_dir: Path, tracker, echo: bool) -> Blac
     if settings.trials is None and len(history) >= MAX_TRIALS:
         reason = (f"stopped at the cap of {MAX_TRIALS:,} queries after "
                   f"{objective.simulated_time:.0f} of {settings.time_budget:.0f} simulated s")
-        if echo:
-            print(reason, flush=True)
+        log.warning("%s", reason)
     regrets = [r["test_regret"] for r in history if r["test_regret"] is not None]
     last = history[-1] if history else None
     result = BlackboxResult(
@@ -215,8 +229,7 @@ def _run(settings: BlackboxSettings, run_dir: Path, tracker, echo: bool) -> Blac
     write_json(run_dir / RESULT_FILE, {**result.summary(), "settings": settings.as_dict()})
     if tracker is not None:
         tracker.finish(result.summary())
-    if echo:
-        print(f"{settings.optimizer} on space {settings.search_space}: {result.trials} queries, "
-              f"{result.simulated_time:.0f} simulated s, incumbent {result.incumbent}, test "
-              f"regret {result.final_test_regret}; results in {run_dir}", flush=True)
+    log.log(level, "%s on space %s: %d queries, %.0f simulated s, incumbent %s, test regret %s; "
+            "results in %s", settings.optimizer, settings.search_space, result.trials,
+            result.simulated_time, result.incumbent, result.final_test_regret, run_dir)
     return result

@@ -1,4 +1,4 @@
-"""The small interface every one-shot method implements, and the registry that finds them.
+"""The small interface every one-shot method implements, and `METHODS`, the registry of them.
 
 A method owns the architecture weights (or the controller that samples cells) and decides how a
 training step uses them: `step` takes one batch of the weights half and one of the architecture
@@ -18,24 +18,24 @@ from torch import nn
 
 from nasbench1shot1.models.supernet import ArchWeights, Supernet
 from nasbench1shot1.nasbench.spec import AVAILABLE_OPS
+from nasbench1shot1.registry import Registry
 from nasbench1shot1.spaces import Architecture, SearchSpace
 
-METHODS: dict[str, type[OneShotMethod]] = {}
+METHODS: Registry[type[OneShotMethod]] = Registry("method")
 
 
 def register(name: str) -> Callable[[type[OneShotMethod]], type[OneShotMethod]]:
+    """Class decorator: name the method `name` and add it to `METHODS`."""
     def decorate(cls: type[OneShotMethod]) -> type[OneShotMethod]:
         cls.name = name
-        METHODS[name] = cls
-        return cls
+        return METHODS.register(name, cls)
 
     return decorate
 
 
 def get_method(name: str) -> type[OneShotMethod]:
-    if name not in METHODS:
-        raise ValueError(f"unknown method {name!r}, expected one of {', '.join(sorted(METHODS))}")
-    return METHODS[name]
+    """The method class registered as `name`; one sentence naming the methods otherwise."""
+    return METHODS.get(name)
 
 
 @dataclass

@@ -8,6 +8,7 @@ from nasbench1shot1.spaces.enumeration import (
 )
 from nasbench1shot1.spaces.regret import SpaceOptimum, SpaceRegret, optimum, test_errors
 from nasbench1shot1.spaces.space import (
+    SEARCH_SPACES,
     Architecture,
     SearchSpace,
     get_search_space,
@@ -16,6 +17,7 @@ from nasbench1shot1.spaces.space import (
 )
 
 __all__ = [
+    "SEARCH_SPACES",
     "Architecture",
     "SearchSpace",
     "SpaceOptimum",

@@ -11,6 +11,7 @@ into an architecture by argmax of the op weights and the top-k parent weights.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from nasbench1shot1.nasbench.spec import (
     ModelSpec,
     reachable_vertices,
 )
+from nasbench1shot1.registry import Registry
 
 NASBENCH_VERTICES = 7
 #: The op given to the empty vertex that widens a 4-block cell to 7 vertices; pruning removes it.
@@ -293,22 +295,26 @@ def widen(matrix: np.ndarray) -> np.ndarray:
     return wide
 
 
-SEARCH_SPACES: dict[int, SearchSpace] = {
-    1: SearchSpace(1, (1, 2, 2, 2, 2)),
-    2: SearchSpace(2, (1, 1, 2, 2, 3)),
-    3: SearchSpace(3, (1, 1, 1, 2, 2, 2)),
-}
+SEARCH_SPACES: Registry[SearchSpace] = Registry("search space")
+for _space in (SearchSpace(1, (1, 2, 2, 2, 2)),
+               SearchSpace(2, (1, 1, 2, 2, 3)),
+               SearchSpace(3, (1, 1, 1, 2, 2, 2))):
+    SEARCH_SPACES.register(_space.number, _space)
+del _space
 
 
 def list_spaces() -> list[int]:
-    return sorted(SEARCH_SPACES)
+    """The numbers of the search spaces, ascending."""
+    return SEARCH_SPACES.list()
 
 
 def get_search_space(number: int | str) -> SearchSpace:
-    """The search space with this number; one sentence naming the allowed numbers otherwise."""
-    try:
-        return SEARCH_SPACES[int(number)]
-    except (KeyError, ValueError, TypeError):
-        raise ValueError(
-            f"unknown search space {number!r}, expected one of {list_spaces()}"
-        ) from None
+    """The search space with this number (an integer or its digits); one sentence naming the
+    allowed numbers otherwise."""
+    key = number
+    if isinstance(number, str):
+        with contextlib.suppress(ValueError):
+            key = int(number)
+    if key in SEARCH_SPACES:
+        return SEARCH_SPACES.get(key)
+    return SEARCH_SPACES.get(number)  # raises UnknownName naming the value as given

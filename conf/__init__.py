@@ -1,0 +1,44 @@
+"""Every setting of every app and its default: typed schemas (the modules here, registered with
+Hydra's ConfigStore when this package is imported) and, in YAML, each app's primary config
+(which options it composes, where its run dirs go) and the experiments (presets over the
+defaults). Installed as the package `nasbench1shot1.conf`, found through
+`pkg://nasbench1shot1.conf`, so an installed nasbench1shot1 carries its configs.
+
+A config group option is a schema stored under its group and name: `method=gdas` picks
+`conf.method.GdasConfig`, `data=cifar10` the cifar10 option of `conf.data.DATA_OPTIONS`. Hydra
+refuses a value of the wrong type or an unknown key with its own message; the checks of ranges
+and between values run when the schema's dataclass is made (`OmegaConf.to_object`)."""
+
+from __future__ import annotations
+
+from nasbench1shot1.conf.blackbox import BlackboxConfig
+from nasbench1shot1.conf.build import BuildSettings
+from nasbench1shot1.conf.data import BENCHMARK_OPTIONS, DATA_OPTIONS
+from nasbench1shot1.conf.hpo import HpoSettings
+from nasbench1shot1.conf.logger import LOGGER_CONFIGS
+from nasbench1shot1.conf.method import METHOD_CONFIGS
+from nasbench1shot1.conf.optimizer import OPTIMIZER_CONFIGS
+from nasbench1shot1.conf.search import SearchSettings
+
+#: Each app's root schema, by its primary config's name (conf/<name>.yaml names it in its
+#: defaults as <name>_schema).
+ROOT_SCHEMAS = {"search": SearchSettings, "blackbox": BlackboxConfig, "build": BuildSettings,
+                "nb1s1_hpo": HpoSettings}
+#: Each config group's options.
+GROUPS = {"method": METHOD_CONFIGS, "optimizer": OPTIMIZER_CONFIGS, "logger": LOGGER_CONFIGS,
+          "data": DATA_OPTIONS, "benchmark": BENCHMARK_OPTIONS}
+
+
+def register() -> None:
+    """Store every schema in Hydra's ConfigStore (idempotent)."""
+    from hydra.core.config_store import ConfigStore
+
+    store = ConfigStore.instance()
+    for name, schema in ROOT_SCHEMAS.items():
+        store.store(name=f"{name}_schema", node=schema)
+    for group, options in GROUPS.items():
+        for name, node in options.items():
+            store.store(group=group, name=name, node=node)
+
+
+register()

@@ -1,0 +1,60 @@
+"""The settings of `nb1s1-build` (conf/build.yaml): the typed schema of the whole config, the one
+place its defaults are written. Train every unique cell of a search space `repeats` times into a
+tabular benchmark in NAS-Bench-101's official .tfrecord format. The defaults are the settings of
+the embedded digits benchmark of search space 1 that ships with the package (see the README);
+the checks of the values are the builder's (`nasbench1shot1.builder.BuildConfig`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class BuildNetworkConfig:
+    """NASBench101Network sizes (in_channels and num_classes come from the data)."""
+
+    stem_channels: int = 8
+    num_stacks: int = 2
+    modules_per_stack: int = 1
+    bn_momentum: float = 0.1      # PyTorch convention; NAS-Bench-101's 0.003 needs more steps
+    bn_eps: float = 1.0e-5
+
+
+@dataclass
+class BuildTrainConfig:
+    """How each cell is trained (`nasbench1shot1.train.TrainConfig`); the augmentation is the
+    data option's (data.crop_padding, data.flip), the seed of run r is `seed + r`."""
+
+    epochs: int = 5
+    batch_size: int = 128
+    optimizer: str = "sgd"        # sgd or rmsprop
+    learning_rate: float = 0.2
+    momentum: float = 0.9
+    rmsprop_eps: float = 1.0
+    weight_decay: float = 1.0e-4
+    grad_clip: float = 5.0
+    eval_batch_size: int = 1024
+    device: str = "cpu"
+
+
+@dataclass
+class BuildSettings:
+    search_space: int = 1         # 1, 2 or 3
+    repeats: int = 3              # training runs per cell; run r uses seed `seed + r`
+    seed: int = 0
+    cells: list[str] | None = None  # hex hashes: build only those cells of the space
+    limit: int | None = None      # only the first `limit` cells (sorted by hash)
+    loose_ends: bool = True       # false: only cells of configurations where every block reaches
+    #                               the output
+    data: Any = None              # a conf.data option (config group `data`): digits or cifar10
+    network: BuildNetworkConfig = field(default_factory=BuildNetworkConfig)
+    train: BuildTrainConfig = field(default_factory=BuildTrainConfig)
+    # the build folder (resumable, shared by shards)
+    folder: str = "outputs/build/space${search_space}-${data.name}"
+    shard: int | None = None      # null: every shard here with `workers` processes, then merge
+    num_shards: int = 1           # with shard=I: this job builds shard I of num_shards
+    workers: int = 1              # local processes when shard is null (one thread each)
+    threads: int = 1              # torch threads of a single-shard job
+    progress: bool = True         # a progress bar over the cells on a terminal
+    export: str | None = None     # path of a compressed .npz copy of the merged benchmark

@@ -1,0 +1,65 @@
+"""The data sets and benchmarks (config groups `data` and `benchmark`): one typed schema each,
+the one place its defaults are written, and the named options of each group."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nasbench1shot1.checks import SettingsError, number_in, seed_value
+
+
+@dataclass
+class DataConfig:
+    """A data set and its training augmentation. The defaults are the digits option:
+    scikit-learn's 8x8 digits (no download), 1,000 train / 397 validation / 400 test images."""
+
+    name: str = "digits"          # digits or cifar10
+    root: str | None = None       # cifar10: the cifar-10-batches-py folder (downloaded there)
+    split_seed: int = 0           # fixes the digits split
+    crop_padding: int = 0         # random crop after padding by this many pixels; 0: none
+    flip: bool = False            # random horizontal flips
+
+    def __post_init__(self) -> None:
+        from nasbench1shot1.data.registry import DATASETS
+
+        if self.name not in DATASETS:
+            raise SettingsError(f"unknown data set {self.name!r}, expected one of "
+                                f"{', '.join(DATASETS)}")
+        seed_value("data.split_seed", self.split_seed, SettingsError)
+        number_in("data.crop_padding", self.crop_padding, 0.0, None, False, SettingsError)
+
+
+#: The options of config group `data`.
+DATA_OPTIONS = {
+    "digits": DataConfig(),
+    # CIFAR-10 from the standard cifar-10-batches-py folder, with NAS-Bench-101's augmentation.
+    "cifar10": DataConfig(name="cifar10", root="data/cifar-10-batches-py", crop_padding=4,
+                          flip=True),
+}
+
+
+@dataclass
+class BenchmarkConfig:
+    """The tabular benchmark the cells are looked up in. The defaults are the embedded option:
+    the digits benchmark of search space 1 shipped with the package (not NAS-Bench-101)."""
+
+    name: str = "embedded"        # embedded or nasbench101
+    path: str | None = None       # nasbench101: the official .tfrecord, its cache, or an .npz
+
+    def __post_init__(self) -> None:
+        if not (self.path or self.name):
+            raise SettingsError("benchmark.path is empty; give the NAS-Bench-101 file or "
+                                "benchmark=embedded")
+
+    @property
+    def where(self) -> str:
+        """What `open_benchmark` takes: the path, or the name of the embedded benchmark."""
+        return str(self.path or self.name)
+
+
+#: The options of config group `benchmark`.
+BENCHMARK_OPTIONS = {
+    "embedded": BenchmarkConfig(),
+    # NAS-Bench-101: the official file (nb1s1 benchmark download), its cache, or an .npz copy.
+    "nasbench101": BenchmarkConfig(name="nasbench101", path="data/nasbench_only108.tfrecord"),
+}

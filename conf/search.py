@@ -1,0 +1,137 @@
+"""The settings of `nb1s1-search` (conf/search.yaml): the typed schema of the whole config, the
+one place its defaults are written, with every check of its values (the checks of one value in
+its section, those across sections in `SearchSettings`)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from nasbench1shot1 import threads as thread_policy
+from nasbench1shot1.checks import (
+    SettingsError,
+    device_of,
+    number_in,
+    positive_int,
+    seed_value,
+)
+from nasbench1shot1.conf.data import BenchmarkConfig, DataConfig
+from nasbench1shot1.conf.method import MethodConfig
+
+
+def _number(key: str, value: Any, low: float | None = None, high: float | None = None,
+            low_open: bool = False) -> float:
+    return number_in(key, value, low, high, low_open, SettingsError)
+
+
+@dataclass
+class TrainSettings:
+    """Training of the supernet weights: SGD, cosine annealed, as in NAS-Bench-1Shot1."""
+
+    epochs: int = 50
+    batch_size: int = "${method.batch_size}"  # type: ignore[assignment]  # 96; 64 ENAS, RWS
+    learning_rate: float = 0.025  # SGD, cosine annealed to learning_rate_min over the epochs
+    learning_rate_min: float = 0.001
+    momentum: float = 0.9
+    weight_decay: float = 3.0e-4
+    grad_clip: float = 5.0
+    cutout: bool = False
+    cutout_length: int = 16
+    cutout_prob: float = 1.0
+    train_portion: float = 0.5  # the training split: first part weights, the rest architecture
+
+    def __post_init__(self) -> None:
+        positive_int("train.epochs", self.epochs, SettingsError)
+        if not str(self.batch_size).startswith("${"):  # the schema's own default, unresolved
+            positive_int("train.batch_size", self.batch_size, SettingsError)
+        _number("train.learning_rate", self.learning_rate, 0.0, low_open=True)
+        _number("train.learning_rate_min", self.learning_rate_min, 0.0)
+        _number("train.momentum", self.momentum, 0.0, 1.0)
+        _number("train.weight_decay", self.weight_decay, 0.0)
+        _number("train.grad_clip", self.grad_clip, 0.0)
+        positive_int("train.cutout_length", self.cutout_length, SettingsError)
+        _number("train.cutout_prob", self.cutout_prob, 0.0, 1.0)
+        _number("train.train_portion", self.train_portion, 0.0, 1.0, low_open=True)
+        if self.train_portion >= 1.0:
+            raise SettingsError(
+                f"train.train_portion must leave an architecture half, got {self.train_portion}")
+
+
+@dataclass
+class SupernetSettings:
+    """The supernet's sizes: the paper's 9 cells (3 stacks of 3, max-pooling and twice the
+    channels between stacks) of 16 channels."""
+
+    channels: int = 16            # channels of each choice block in the first stack
+    num_cells: int = 9
+    bn_momentum: float = 0.1      # PyTorch convention (weight of the new batch statistics)
+
+    def __post_init__(self) -> None:
+        positive_int("supernet.channels", self.channels, SettingsError)
+        positive_int("supernet.num_cells", self.num_cells, SettingsError)
+        _number("supernet.bn_momentum", self.bn_momentum, 0.0, 1.0)
+
+
+#: What `nb1s1-search` returns to a Hydra sweeper (to minimize). Selection looks at validation
+#: figures only; test_regret is there for studies of the search itself.
+SEARCH_OBJECTIVES = ("validation_error", "one_shot_validation_error", "test_regret")
+#: Settings that do not change what a run computes, only how, where or what it reports: a run
+#: may resume with other values of them.
+NOT_IDENTITY = ("device", "threads", "restart", "progress", "objective")
+
+
+@dataclass
+class SearchSettings:
+    """The whole config of `nb1s1-search`; `method` is one of conf.method's schemas, `logger` one
+    of conf.logger's (the app makes the tracker of it)."""
+
+    search_space: int = 1         # 1, 2 or 3
+    seed: int = 0
+    device: str = "auto"          # auto (CUDA when present), cpu, cuda, cuda:N
+    threads: Any = "auto"         # PyTorch's CPU threads; auto: OMP_NUM_THREADS, else cores/jobs
+    restart: bool = False         # true: move the run dir's checkpoint and metrics aside
+    progress: bool = True         # a progress bar over the batches on a terminal
+    objective: str = "validation_error"  # what the app returns to a sweeper: SEARCH_OBJECTIVES
+    method: Any = None            # a conf.method schema (config group `method`)
+    data: DataConfig = field(default_factory=DataConfig)
+    benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
+    logger: Any = None            # a conf.logger schema (config group `logger`)
+    train: TrainSettings = field(default_factory=TrainSettings)
+    supernet: SupernetSettings = field(default_factory=SupernetSettings)
+
+    def __post_init__(self) -> None:
+        from nasbench1shot1.spaces import list_spaces
+
+        if isinstance(self.search_space, bool) or self.search_space not in list_spaces():
+            raise SettingsError(f"unknown search space {self.search_space!r}, expected one of "
+                                f"{', '.join(map(str, list_spaces()))}")
+        if not isinstance(self.method, MethodConfig):
+            raise SettingsError("the config has no method; choose one with method=NAME")
+        seed_value("seed", self.seed, SettingsError)
+        self.device = device_of("device", self.device, SettingsError)
+        try:
+            self.threads = thread_policy.resolve(self.threads)
+        except ValueError as error:
+            raise SettingsError(str(error)) from None
+        if self.objective not in SEARCH_OBJECTIVES:
+            raise SettingsError(f"unknown objective {self.objective!r}, expected one of "
+                                f"{', '.join(SEARCH_OBJECTIVES)}")
+        k = getattr(self.method, "partial_channels", 1)
+        if self.supernet.channels % k:
+            raise SettingsError(f"method.partial_channels k={k} must divide supernet.channels "
+                                f"{self.supernet.channels}")
+
+    def as_dict(self) -> dict:
+        """The settings as run dirs store them (checkpoint, result.json, run.json): the method
+        as its name and own settings, the benchmark as where it is."""
+        return {"search_space": self.search_space,
+                "method": {"name": self.method.name, **self.method.params()},
+                "data": asdict(self.data), "benchmark": self.benchmark.where,
+                "train": asdict(self.train), "supernet": asdict(self.supernet),
+                "seed": self.seed, "device": self.device, "threads": self.threads,
+                "restart": self.restart, "progress": self.progress,
+                "objective": self.objective}
+
+    def identity(self) -> dict:
+        """What must match to resume a run or to share its run dir."""
+        return {k: v for k, v in self.as_dict().items() if k not in NOT_IDENTITY}

@@ -1,0 +1,70 @@
+"""The one wrapper of every Hydra app (`nb1s1-search`, `nb1s1-blackbox`, `nb1s1-build`,
+`nb1s1-hpo`): configs from `pkg://nasbench1shot1.conf`, the old spellings of keys refused with
+one sentence naming the new one, and a bad value ending the app with one line on stderr (also in
+the run dir's log) and exit status 1. What the app's task returns goes back to Hydra (a sweeper
+minimizes it)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from nasbench1shot1.config import CONFIG_PATH
+
+log = logging.getLogger(__name__)
+
+#: Spellings every app used to take, and what they are now.
+RENAMED = {"logger.kind": "logger"}
+
+
+def _old_spelling(argv: list[str], renamed: Mapping[str, str]) -> tuple[str, str] | None:
+    for arg in argv:
+        if arg.startswith("-") or "=" not in arg:
+            continue
+        key = arg.split("=", 1)[0].lstrip("+~")
+        for old, new in renamed.items():
+            if key == old or (old.endswith(".") and key.startswith(old)):
+                return key, new + key[len(old):] if old.endswith(".") else new
+    return None
+
+
+def _to_log_files(level: int, message: str) -> None:
+    """`message` into the run dir's log only (Hydra's file handler), not to the console."""
+    record = log.makeRecord(log.name, level, __file__, 0, message, (), None)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
+
+
+def hydra_app(app: str, config_name: str, task: Callable[[Any], Any],
+              renamed: Mapping[str, str] | None = None) -> Callable[[], Any]:
+    """The `main()` of an app that runs `task(cfg)` on the composed config `config_name`.
+    `renamed` maps an old key (or a prefix ending in '.') to its new spelling."""
+    import hydra
+
+    from nasbench1shot1.nasbench import NASBenchError
+
+    renamed = {**RENAMED, **(renamed or {})}
+
+    def body(cfg):
+        try:
+            return task(cfg)
+        except (ValueError, TypeError, NASBenchError, OSError, RuntimeError) as error:
+            _to_log_files(logging.ERROR, str(error))  # the console gets the line below
+            print(f"{app}: error: {error}", file=sys.stderr)
+            sys.exit(1)
+
+    wrapped = hydra.main(version_base="1.3", config_path=CONFIG_PATH,
+                         config_name=config_name)(body)
+
+    def main() -> Any:
+        old = _old_spelling(sys.argv[1:], renamed)
+        if old is not None:
+            print(f"{app}: error: {old[0]}= is spelled {old[1]}= now (the same words in every "
+                  "app: method, search_space, seed, data, benchmark, logger)", file=sys.stderr)
+            sys.exit(2)
+        return wrapped()
+
+    return main
