@@ -4,7 +4,7 @@ Target: 500 regularized-evolution trials in under 1 s on the project's CI machin
 Prints, per search space: the one-time setup of a space in a benchmark (every configuration
 mapped to its table row; cached per benchmark afterwards), then the median and the slowest of
 five runs of 500 regularized-evolution trials, and the cost per query of every optimizer (each
-with its defaults from conf/optimizer/).
+with its defaults from conf/optimizer.py).
 
 The table is an official NAS-Bench-101 file given with `--benchmark PATH`, or else the real
 partial table ../shared/data/nasbench101/nb101_partial.npz (423,624 cells, the full size): its
@@ -22,13 +22,13 @@ import contextlib
 import statistics
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-from omegaconf import OmegaConf
 
 from nasbench1shot1.blackbox import OPTIMIZERS, BudgetExhausted, TabularObjective, get_optimizer
-from nasbench1shot1.config import CONFIG_DIR
+from nasbench1shot1.conf.optimizer import OPTIMIZER_CONFIGS
 from nasbench1shot1.nasbench import NASBench
 from nasbench1shot1.spaces import get_search_space
 
@@ -38,8 +38,8 @@ EPOCHS = (4, 12, 36, 108)
 
 
 def defaults(name: str) -> dict:
-    """An optimizer's settings as conf/optimizer/<name>.yaml gives them, checked."""
-    values = OmegaConf.to_container(OmegaConf.load(CONFIG_DIR / "optimizer" / f"{name}.yaml"))
+    """An optimizer's settings as its schema (conf/optimizer.py) gives them, checked."""
+    values = asdict(OPTIMIZER_CONFIGS.create(name))
     values.pop("name")
     return get_optimizer(name).check_params(values)
 

@@ -21,7 +21,7 @@ from nasbench1shot1.models.supernet import Supernet, SupernetConfig
 from nasbench1shot1.spaces import get_search_space
 
 METHODS = ["darts", "gdas", "pc_darts", "enas", "random_ws"]
-SETTINGS = {name: method_defaults(name) for name in METHODS}  # conf/method/*.yaml
+SETTINGS = {name: method_defaults(name) for name in METHODS}  # conf/method.py
 SETTINGS["darts (2nd order)"] = {**SETTINGS["darts"], "unrolled": True}
 BATCH = {"enas": 64, "random_ws": 64}
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nasbench1shot1.checks import SettingsError, number_in, seed_value
+from nasbench1shot1.registry import Registry
 
 
 @dataclass
@@ -29,13 +30,12 @@ class DataConfig:
         number_in("data.crop_padding", self.crop_padding, 0.0, None, False, SettingsError)
 
 
-#: The options of config group `data`.
-DATA_OPTIONS = {
-    "digits": DataConfig(),
-    # CIFAR-10 from the standard cifar-10-batches-py folder, with NAS-Bench-101's augmentation.
-    "cifar10": DataConfig(name="cifar10", root="data/cifar-10-batches-py", crop_padding=4,
-                          flip=True),
-}
+#: The options of config group `data` (the names of `nasbench1shot1.data.registry.DATASETS`).
+DATA_OPTIONS: Registry[DataConfig] = Registry("data set", sort=False)
+DATA_OPTIONS.register("digits", DataConfig())
+# CIFAR-10 from the standard cifar-10-batches-py folder, with NAS-Bench-101's augmentation.
+DATA_OPTIONS.register("cifar10", DataConfig(name="cifar10", root="data/cifar-10-batches-py",
+                                            crop_padding=4, flip=True))
 
 
 @dataclass
@@ -58,8 +58,8 @@ class BenchmarkConfig:
 
 
 #: The options of config group `benchmark`.
-BENCHMARK_OPTIONS = {
-    "embedded": BenchmarkConfig(),
-    # NAS-Bench-101: the official file (nb1s1 benchmark download), its cache, or an .npz copy.
-    "nasbench101": BenchmarkConfig(name="nasbench101", path="data/nasbench_only108.tfrecord"),
-}
+BENCHMARK_OPTIONS: Registry[BenchmarkConfig] = Registry("benchmark", sort=False)
+BENCHMARK_OPTIONS.register("embedded", BenchmarkConfig())
+# NAS-Bench-101: the official file (nb1s1 benchmark download), its cache, or an .npz copy.
+BENCHMARK_OPTIONS.register("nasbench101", BenchmarkConfig(name="nasbench101",
+                                                          path="data/nasbench_only108.tfrecord"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from nasbench1shot1.checks import SettingsError, number_in
+from nasbench1shot1.registry import Registry
 
 WANDB_MODES = ("auto", "online", "offline", "disabled")
 
@@ -38,5 +39,7 @@ class WandbConfig:
         number_in("logger.init_timeout", self.init_timeout, 0.0, None, True, SettingsError)
 
 
-#: The options of config group `logger`, by `kind`.
-LOGGER_CONFIGS = {"none": NoLoggerConfig, "wandb": WandbConfig}
+#: The options of config group `logger`, by `kind` (those of `nasbench1shot1.tracking.TRACKERS`).
+LOGGER_CONFIGS: Registry[type] = Registry("logger", sort=False)
+LOGGER_CONFIGS.register("wandb", WandbConfig)
+LOGGER_CONFIGS.register("none", NoLoggerConfig)

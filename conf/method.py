@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from nasbench1shot1.checks import SettingsError, number_in, positive_int
+from nasbench1shot1.registry import Registry
 
 
 def _positive(key: str, value: Any) -> None:
@@ -141,7 +142,7 @@ class RandomWSConfig(MethodConfig):
         positive_int("method.eval_batches", self.eval_batches, SettingsError)
 
 
-#: The options of config group `method`.
-METHOD_CONFIGS: dict[str, type[MethodConfig]] = {
-    cls.name: cls for cls in (DartsConfig, GdasConfig, PcDartsConfig, EnasConfig, RandomWSConfig)
-}
+#: The options of config group `method` (the same names as `nasbench1shot1.methods.METHODS`).
+METHOD_CONFIGS: Registry[type[MethodConfig]] = Registry("method")
+for _schema in (DartsConfig, GdasConfig, PcDartsConfig, EnasConfig, RandomWSConfig):
+    METHOD_CONFIGS.register(_schema.name, _schema)

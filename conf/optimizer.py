@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from nasbench1shot1.registry import Registry
+
 
 @dataclass
 class RandomSearchConfig:
@@ -75,8 +77,8 @@ class ReinforceConfig:
     baseline_momentum: float = 0.9  # exponential moving average of the reward
 
 
-#: The options of config group `optimizer`.
-OPTIMIZER_CONFIGS: dict[str, type] = {
-    cls.name: cls for cls in (RandomSearchConfig, RegularizedEvolutionConfig, HyperbandConfig,
-                              BohbConfig, TpeConfig, SmacConfig, ReinforceConfig)
-}
+#: The options of config group `optimizer` (the names of `nasbench1shot1.blackbox.OPTIMIZERS`).
+OPTIMIZER_CONFIGS: Registry[type] = Registry("optimizer")
+for _schema in (RandomSearchConfig, RegularizedEvolutionConfig, HyperbandConfig, BohbConfig,
+                TpeConfig, SmacConfig, ReinforceConfig):
+    OPTIMIZER_CONFIGS.register(_schema.name, _schema)

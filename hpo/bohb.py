@@ -56,12 +56,21 @@ from nasbench1shot1.pyro_security import (
     read_secret,
     write_private_json,
 )
-from nasbench1shot1.runfiles import own_run_dir
+from nasbench1shot1.runfiles import (
+    BOHB_CONFIGS_FILE,
+    BOHB_RESULTS_FILE,
+    INCUMBENT_FIGURE,
+    INCUMBENT_FILE,
+    NAMESERVER_FILE,
+    WORKERS_FILE,
+    WORKERS_LOG,
+    own_run_dir,
+)
 from nasbench1shot1.serialization import install, plain
 
 install()
 
-RESULT_FILES = ("configs.json", "results.json")
+RESULT_FILES = (BOHB_CONFIGS_FILE, BOHB_RESULTS_FILE)
 
 
 KIND = "bohb"
@@ -222,13 +231,13 @@ def _spawn_worker(s: HpoSettings, run_dir: Path) -> subprocess.Popen:
     # local workers share the machine's cores instead of each taking all of them; a user's
     # OMP_NUM_THREADS stays what it is
     env = thread_policy.child_env(thread_policy.resolve("auto", processes=s.workers))
-    with (run_dir / "workers.log").open("a") as log:
+    with (run_dir / WORKERS_LOG).open("a") as log:
         return subprocess.Popen([sys.executable, "-c", code, args], stdout=log, stderr=log,
                                 env=env)
 
 
 def _has_results(folder: Path) -> bool:
-    path = folder / "results.json"
+    path = folder / BOHB_RESULTS_FILE
     return path.is_file() and path.stat().st_size > 0
 
 
@@ -264,9 +273,9 @@ def _merge(folders: list[Path]) -> tuple[list[list], list[list]]:
     configs, results, offset = [], [], 0
     for folder in folders:
         shift, finished = offset, set()
-        own = _entries(folder / "configs.json", "configuration")
+        own = _entries(folder / BOHB_CONFIGS_FILE, "configuration")
         known = {tuple(e[0]) for e in own}
-        for number, entry in enumerate(_entries(folder / "results.json", "result"), 1):
+        for number, entry in enumerate(_entries(folder / BOHB_RESULTS_FILE, "result"), 1):
             if tuple(entry[0]) not in known:
                 raise ValueError(f"cannot warm-start: line {number} of {folder / 'results.json'} "
                                  f"is a result of configuration {entry[0]}, which "
@@ -324,8 +333,8 @@ def _previous_results(s: HpoSettings, run_dir: Path):
     if results:
         merged = run_dir / "warmstart"
         merged.mkdir(exist_ok=True)
-        _write_lines(merged / "configs.json", configs)
-        _write_lines(merged / "results.json", results)
+        _write_lines(merged / BOHB_CONFIGS_FILE, configs)
+        _write_lines(merged / BOHB_RESULTS_FILE, results)
         previous = hpres.logged_results_to_HBS_result(str(merged))
     _keep_originals(run_dir, keep)
     return previous, [label for _, label in reads] if previous else []
@@ -448,7 +457,7 @@ def _run_bohb(s: HpoSettings, run_dir: Path, echo: bool, configspace) -> dict:
     import hpbandster.core.result as hpres
     from hpbandster.optimizers import BOHB
 
-    secret_file = run_dir / "nameserver.json"
+    secret_file = run_dir / NAMESERVER_FILE
     # a Slurm recipe waits for this file: never let it find an earlier run's address and secret
     secret_file.unlink(missing_ok=True)
     np.random.seed(s.seed)  # BOHB 0.7.4 has no seed argument; its sampling uses numpy's RNG
@@ -478,7 +487,7 @@ def _run_bohb(s: HpoSettings, run_dir: Path, echo: bool, configspace) -> dict:
             local = HpoSettings(**{**asdict(s), "host": host, "port": port, "run_id": run_id,
                                    "worker_only": True, "secret_file": str(secret_file)})
             children = [_spawn_worker(local, run_dir) for _ in range(s.workers)]
-            (run_dir / "workers.json").write_text(json.dumps([child.pid for child in children]))
+            (run_dir / WORKERS_FILE).write_text(json.dumps([child.pid for child in children]))
             master = BOHB(
                 configspace=configspace, run_id=run_id, nameserver=host, nameserver_port=port,
                 eta=s.eta, min_budget=s.min_budget, max_budget=s.max_budget,
@@ -532,14 +541,14 @@ def _run_bohb(s: HpoSettings, run_dir: Path, echo: bool, configspace) -> dict:
         "evaluations": len(result.get_all_runs()),
         "trajectory": points,
     })
-    (run_dir / "incumbent.json").write_text(json.dumps(summary, indent=1))
-    _plot(points, run_dir / "incumbent_regret.png",
+    (run_dir / INCUMBENT_FILE).write_text(json.dumps(summary, indent=1))
+    _plot(points, run_dir / INCUMBENT_FIGURE,
           f"BOHB {s.setting}, {s.method}, space {s.search_space}")
     _wandb_summary(s, run_id, run_dir, summary)
     inc = summary["incumbent"]
     log.log(level, "incumbent %s at budget %s: validation error %s, test regret %s, config %s; "
             "%s", inc["config_id"], inc["budget"], inc["loss"], inc["test_regret"],
-            inc["config"], run_dir / "incumbent.json")
+            inc["config"], run_dir / INCUMBENT_FILE)
     return summary
 
 

@@ -2,7 +2,9 @@
 
 The search config is composed with Hydra's compose API from conf/search.yaml, the run's fixed
 overrides (method, space, seed, experiment, ...), the configuration's overrides and
-`train.epochs=<budget>`; then `nasbench1shot1.search.run` trains it in this process. The loss is
+`train.epochs=<budget>`; then `nasbench1shot1.search.run` trains it in this process, with the
+benchmark and the data the worker loaded for its first configuration (a worker process opens
+each benchmark and loads each data set once, not once per configuration). The loss is
 the benchmark validation error of the final cell (selection never looks at test data); the test
 regret and the final cell go into the info dict. A diverged or crashed run returns the worst
 loss (1.0, every image wrong) with its status and reason in the info dict, so the master goes on.
@@ -24,9 +26,10 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from nasbench1shot1.config import compose
+from nasbench1shot1.config import compose, settings_from
 from nasbench1shot1.hpo.configspaces import to_overrides
 from nasbench1shot1.pyro_security import KeyedWorker, ping_name_server
+from nasbench1shot1.runfiles import WORKER_FILE
 from nasbench1shot1.serialization import install, plain
 
 install()
@@ -135,7 +138,11 @@ def watch_master(host: str, port: int, timeout: float,
 
 
 class SearchWorker(KeyedWorker):
-    """Evaluates configurations by running searches; `base_overrides` fix the rest."""
+    """Evaluates configurations by running searches; `base_overrides` fix the rest.
+
+    A worker process holds one SearchWorker (`bohb.run_worker`), which opens each benchmark (by
+    where it is) and loads each data set (by name, root and split seed) once and hands them to
+    every search it runs; a search never changes them."""
 
     def __init__(self, base_overrides: list[str], run_dir: str | Path,
                  logger_cfg: dict | None = None, **kwargs):
@@ -143,6 +150,25 @@ class SearchWorker(KeyedWorker):
         self.base_overrides = list(base_overrides)
         self.run_dir = Path(run_dir)
         self.logger_cfg = dict(logger_cfg or {"kind": "none"})
+        self._benchmarks: dict[str, Any] = {}
+        self._data: dict[tuple, Any] = {}
+
+    def benchmark(self, where: str):
+        """The benchmark at `where` (a path or 'embedded'), opened on first use."""
+        if where not in self._benchmarks:
+            from nasbench1shot1.embedded import open_benchmark
+
+            self._benchmarks[where] = open_benchmark(where)
+        return self._benchmarks[where]
+
+    def data(self, name: str, root: str | None, split_seed: int):
+        """The data set `name` (its splits, on the CPU), loaded on first use."""
+        key = (name, root, split_seed)
+        if key not in self._data:
+            from nasbench1shot1.data.registry import load_data
+
+            self._data[key] = load_data(name, root, split_seed)
+        return self._data[key]
 
     def overrides(self, config: dict, budget: float) -> list[str]:
         return [*self.base_overrides, *to_overrides(config), f"train.epochs={int(round(budget))}"]
@@ -159,9 +185,12 @@ class SearchWorker(KeyedWorker):
         info: dict[str, Any] = {"config_id": name, "budget": budget, "run_dir": str(run_dir)}
         run_dir.mkdir(parents=True, exist_ok=True)
         where = {"pid": os.getpid(), "host": socket.gethostname(), "worker": self.worker_id}
-        (run_dir / "worker.json").write_text(json.dumps(where))
+        (run_dir / WORKER_FILE).write_text(json.dumps(where))
         try:
             cfg = compose_search(self.overrides(config, budget))
+            settings = settings_from(cfg)
+            benchmark = self.benchmark(settings.benchmark.where)
+            data = self.data(settings.data.name, settings.data.root, settings.data.split_seed)
             logger = logger_config(self.logger_cfg)
             options = {}
             if logger.kind == "wandb":
@@ -175,7 +204,8 @@ class SearchWorker(KeyedWorker):
                                              "config": config}}
             tracker = make_tracker(logger, **options)
             tracker.summary_hook = _summary_loss
-            result = run(cfg, run_dir, tracker=tracker, echo=False)
+            result = run(cfg, run_dir, tracker=tracker, echo=False, benchmark=benchmark,
+                         data=data)
         except Exception as error:  # noqa: BLE001 - a crashed configuration is a result
             info.update(status="crashed", reason=f"{type(error).__name__}: {error}",
                         traceback=traceback.format_exc(limit=5))

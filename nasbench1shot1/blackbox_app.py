@@ -10,9 +10,14 @@ What it returns to Hydra is `objective` (default: the incumbent's error as the o
 
 from __future__ import annotations
 
+import logging
+
 from omegaconf import DictConfig, OmegaConf
 
 from nasbench1shot1.app import hydra_app
+from nasbench1shot1.search_app import TEST_OBJECTIVE
+
+log = logging.getLogger(__name__)
 
 
 def run_blackbox(cfg: DictConfig) -> float | None:
@@ -26,6 +31,7 @@ def run_blackbox(cfg: DictConfig) -> float | None:
     tracker = make_tracker(logger, step_metric="trial", job_type="blackbox")
     result = run(cfg, run_dir=HydraConfig.get().runtime.output_dir, tracker=tracker)
     if cfg.objective == "test_regret":
+        log.warning(TEST_OBJECTIVE)
         return result.final_test_regret
     return result.incumbent_error
 

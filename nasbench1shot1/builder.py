@@ -30,6 +30,8 @@ import numpy as np
 
 from nasbench1shot1 import threads as thread_policy
 from nasbench1shot1.checks import check_fields, device_of, positive_int, seed_value
+from nasbench1shot1.conf.build import BuildSettings
+from nasbench1shot1.conf.data import DataConfig
 from nasbench1shot1.data.registry import DATASETS
 from nasbench1shot1.nasbench.proto import EvaluationData, ModelMetrics
 from nasbench1shot1.nasbench.tfrecord import BenchmarkRow, read_records, write_records, write_rows
@@ -41,22 +43,29 @@ BUILD_FILE = "build.json"
 BENCHMARK_FILE = "benchmark.tfrecord"
 
 
+#: nb1s1-build's settings (conf/build.py), the defaults of `BuildConfig`.
+_APP = BuildSettings()
+_DATA = DataConfig()
+
+
 @dataclass(frozen=True)
 class BuildConfig:
     """What a build trains; everything but `shard`, `num_shards` and `threads` must be the
-    same for every job that writes into one build folder."""
+    same for every job that writes into one build folder. The defaults of what to build are
+    nb1s1-build's; `network` and `train` complete with NAS-Bench-101's (NetworkConfig,
+    TrainConfig), the library's recipe."""
 
-    space: int = 1
-    repeats: int = 3
+    space: int = _APP.search_space
+    repeats: int = _APP.repeats
     cells: tuple[str, ...] | None = None  # a subset of the space's cells (hex hashes)
-    limit: int | None = None  # only the first `limit` cells (sorted by hash)
-    loose_ends: bool = True
-    data: str = "digits"
-    data_seed: int = 0
-    data_root: str | None = None  # the cifar-10-batches-py folder for data="cifar10"
+    limit: int | None = _APP.limit  # only the first `limit` cells (sorted by hash)
+    loose_ends: bool = _APP.loose_ends
+    data: str = _DATA.name
+    data_seed: int = _DATA.split_seed
+    data_root: str | None = _DATA.root  # the cifar-10-batches-py folder for data="cifar10"
     network: dict = field(default_factory=dict)  # NetworkConfig fields
     train: dict = field(default_factory=dict)  # TrainConfig fields
-    seed: int = 0  # run r of every cell is trained with seed `seed + r`
+    seed: int = _APP.seed  # run r of every cell is trained with seed `seed + r`
 
     def __post_init__(self) -> None:
         get_search_space(self.space)

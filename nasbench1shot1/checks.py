@@ -1,5 +1,6 @@
-"""The one-sentence checks of settings shared by every config dataclass of the package, and the
-reading of the keys every run config has (seed, benchmark)."""
+"""The one-sentence checks of settings shared by every config schema and dataclass of the
+package (`SettingsError` and the checks of a positive integer, a number in a range, a seed, a
+value's type, a torch device)."""
 
 from __future__ import annotations
 
@@ -35,25 +36,8 @@ def number_in(key: str, value: Any, low: float | None = None, high: float | None
     return float(value)
 
 
-def plain_config(cfg: Any) -> dict:
-    """A composed config (OmegaConf) or a mapping as a plain dict, interpolations resolved."""
-    try:
-        from omegaconf import DictConfig, OmegaConf
-
-        if isinstance(cfg, DictConfig):
-            return OmegaConf.to_container(cfg, resolve=True)
-    except ImportError:  # pragma: no cover - omegaconf comes with hydra-core
-        pass
-    return dict(cfg)
-
-
 #: numpy's legacy seeding takes 32-bit seeds.
 MAX_SEED = 2**32 - 1
-
-
-def seed_of(cfg: dict, error: type[ValueError] = ValueError) -> int:
-    """The config's `seed` (default 0), an integer in [0, 2**32 - 1]."""
-    return seed_value("seed", cfg.get("seed", 0), error)
 
 
 def seed_value(key: str, seed: Any, error: type[ValueError] = ValueError) -> int:
@@ -61,23 +45,6 @@ def seed_value(key: str, seed: Any, error: type[ValueError] = ValueError) -> int
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
         raise error(f"{key} must be an integer in [0, {MAX_SEED}], got {seed!r}")
     return seed
-
-
-def benchmark_of(cfg: dict, error: type[ValueError] = ValueError) -> str:
-    """Where the config's benchmark is: `benchmark.path`, else its name ('embedded')."""
-    benchmark = cfg.get("benchmark") or {}
-    if isinstance(benchmark, dict):
-        unknown = sorted(set(benchmark) - {"name", "path"})
-        if unknown:
-            raise error(f"unknown key benchmark.{unknown[0]}, expected one of name, path")
-        for key in ("name", "path"):
-            typed(f"benchmark.{key}", benchmark.get(key), str | None, error)
-        where = benchmark.get("path") or benchmark.get("name")
-    else:
-        where = benchmark
-    if not where:
-        raise error("benchmark.path is empty; give the NAS-Bench-101 file or 'embedded'")
-    return str(where)
 
 
 def _type_name(hint: Any) -> str:
@@ -142,15 +109,6 @@ def check_fields(prefix: str, values: dict, cls: type, error: type[ValueError] =
             raise error(f"the config lacks {prefix}{missing[0]}")
     return {key: typed(f"{prefix}{key}", value, hints[key], error)
             for key, value in values.items()}
-
-
-def known_keys(values: dict, allowed: typing.Iterable[str], app: str,
-               error: type[ValueError] = ValueError) -> None:
-    """Refuse top-level keys a config of `app` does not have (a `+key=value` typo)."""
-    unknown = sorted(set(values) - set(allowed))
-    if unknown:
-        raise error(f"unknown key {unknown[0]} for {app} (given as +{unknown[0]}=...?), expected "
-                    f"one of {', '.join(sorted(allowed))}")
 
 
 def device_of(key: str, value: Any, error: type[ValueError] = ValueError,

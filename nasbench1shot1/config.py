@@ -16,6 +16,7 @@ from nasbench1shot1.conf.data import BenchmarkConfig
 from nasbench1shot1.conf.method import METHOD_CONFIGS, MethodConfig
 from nasbench1shot1.conf.optimizer import OPTIMIZER_CONFIGS
 from nasbench1shot1.conf.search import NOT_IDENTITY, SearchSettings
+from nasbench1shot1.registry import Registry
 
 #: The Hydra configs, found where the package is installed.
 CONFIG_MODULE = "nasbench1shot1.conf"
@@ -84,39 +85,41 @@ def to_settings(cfg: Any, schema: type | None = None, prefix: str = "") -> Any:
 def settings_from(cfg: Any) -> SearchSettings:
     """Checked settings of a composed search config, or of a dict as run dirs store them
     (`SearchSettings.as_dict`)."""
-    from omegaconf import DictConfig, OmegaConf
+    from omegaconf import DictConfig
 
     if isinstance(cfg, SearchSettings):
         return cfg
     if isinstance(cfg, DictConfig):
         return to_settings(cfg)
     values = dict(cfg)
-    method = dict(values.get("method") or {})
-    name = method.get("name")
-    if name not in METHOD_CONFIGS:
-        raise SettingsError(f"unknown method {name!r}, expected one of "
-                            f"{', '.join(METHOD_CONFIGS)}")
-    method_node = OmegaConf.structured(METHOD_CONFIGS[name])
-    values["method"] = to_node(method_node, method)
     benchmark = values.get("benchmark")
     if isinstance(benchmark, str):  # as run dirs store it: where it is
         values["benchmark"] = (BenchmarkConfig() if benchmark == "embedded"
                                else BenchmarkConfig(name="nasbench101", path=benchmark))
     values.setdefault("logger", None)
-    return to_settings(OmegaConf.create(values, flags={"allow_objects": True}),
-                       SearchSettings)
+    return from_dict(values, SearchSettings, {"method": METHOD_CONFIGS})
 
 
-def to_node(node: Any, values: dict) -> Any:
-    """`values` merged into a structured config node; OmegaConf's errors as one sentence."""
+def from_dict(values: dict, schema: type, groups: dict[str, Registry]) -> Any:
+    """The checked settings of a config given as a plain dict (not composed by Hydra): each
+    section named in `groups` (a dict with the name of its option) gets its option's schema."""
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
-    try:
-        return OmegaConf.merge(node, values)
-    except OmegaConfBaseException as error:
-        key = getattr(error, "full_key", None)
-        raise SettingsError(f"{_first_line(error)}" + (f" (key {key})" if key else "")) from None
+    values = dict(values)
+    for group, options in groups.items():
+        section = dict(values.get(group) or {})
+        name = section.get("name")
+        if name not in options:
+            raise SettingsError(f"unknown {group} {name!r}, expected one of "
+                                f"{', '.join(map(str, options))}")
+        try:
+            values[group] = OmegaConf.merge(OmegaConf.structured(options[name]), section)
+        except OmegaConfBaseException as error:
+            key = getattr(error, "full_key", None)
+            raise SettingsError(f"{_first_line(error)}"
+                                + (f" (key {group}.{key})" if key else "")) from None
+    return to_settings(OmegaConf.create(values, flags={"allow_objects": True}), schema)
 
 
 def method_defaults(name: str) -> dict:

@@ -18,9 +18,16 @@ import numpy as np
 import torch
 
 from nasbench1shot1.analysis.criteria import ranking_criteria
-from nasbench1shot1.config import settings_from
-from nasbench1shot1.runfiles import LOCK_FILE, held, write_json
-from nasbench1shot1.search import CHECKPOINT_FILE, _batches, _Search, load_checkpoint
+from nasbench1shot1.checkpoint import load_checkpoint
+from nasbench1shot1.runfiles import (
+    CHECKPOINT_FILE,
+    CORRELATION_FIGURE,
+    CORRELATION_FILE,
+    LOCK_FILE,
+    held,
+    write_json,
+)
+from nasbench1shot1.search import build_search
 from nasbench1shot1.spaces import cell_architectures
 
 
@@ -38,7 +45,7 @@ def correlation(run_dir: str | Path, samples: int | None = 100, batches: int = 4
 
 def _study(run_dir: Path, state: dict, samples: int | None, batches: int, seed: int, plot: bool,
            ks: tuple[int | float, ...]) -> dict:
-    search = _Search(settings_from(state["settings"]), run_dir, None, echo=False)
+    search = build_search(state["settings"], echo=False)
     search.model.load_state_dict(state["model"])
     search.method.load_state_dict(state["method"])
     cells = cell_architectures(search.space)
@@ -47,7 +54,7 @@ def _study(run_dir: Path, state: dict, samples: int | None, batches: int, seed: 
         rng = np.random.default_rng(seed)
         keys = [keys[i] for i in sorted(rng.choice(len(keys), samples, replace=False))]
     generator = torch.Generator().manual_seed(seed)
-    valid = _batches(*search.arch_half, search.s.train.batch_size, generator)[:batches]
+    valid = search.arch_batches(generator=generator)[:batches]
     search.model.eval()
     scores, truth = [], []
     with torch.no_grad():
@@ -68,12 +75,13 @@ def _study(run_dir: Path, state: dict, samples: int | None, batches: int, seed: 
     for row in result["scores"]:
         if not np.isfinite(row["benchmark_test_accuracy"]):
             row["benchmark_test_accuracy"] = None
-    write_json(run_dir / "correlation.json", result)
+    write_json(run_dir / CORRELATION_FILE, result)
     if plot:
         from nasbench1shot1.analysis.figures import correlation_scatter
         from nasbench1shot1.analysis.runs import CorrelationRun
 
-        correlation_scatter([CorrelationRun(run_dir, search.s.method.name, search.s.search_space,
+        settings = search.settings
+        correlation_scatter([CorrelationRun(run_dir, settings.method.name, settings.search_space,
                                             state["epoch"], one_shot, truth)],
-                            run_dir / "correlation")
+                            run_dir / CORRELATION_FIGURE)
     return result

@@ -8,6 +8,10 @@ settings identity when the dir is first used; once the dir holds a result of tha
 `RUN_OUTPUTS`), any run of another kind or with other settings is refused with one sentence,
 whatever other files the dir holds. A dir without results (new, or left by a start that was
 refused before its first result) belongs to the next run that starts in it.
+
+This module names every file a run leaves in its run dir (`*_FILE` below; the apps, the
+correlation study and `nb1s1 analyze` use these names, not their own), and `write_result` writes
+the `result.json` of a search or black-box run with its `kind`, which the analysis reads.
 """
 
 from __future__ import annotations
@@ -24,12 +28,43 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+#: Who owns the run dir: the run's kind and settings (written when the dir is first used).
 RUN_FILE = "run.json"
+#: Held (flock) by the run that uses the dir; holds its pid, host and start time.
 LOCK_FILE = "run.lock"
+#: The end of a search or black-box run (`write_result`): status, summary, settings, `kind`.
+RESULT_FILE = "result.json"
+#: A search's records, one JSON line per epoch.
+METRICS_FILE = "metrics.jsonl"
+#: A search's checkpoint, written after every epoch (see nasbench1shot1.checkpoint).
+CHECKPOINT_FILE = "checkpoint.pt"
+#: A black-box run's queries, one JSON line per query.
+TRAJECTORY_FILE = "trajectory.jsonl"
+#: A BOHB run's summary: its incumbent and trajectory.
+INCUMBENT_FILE = "incumbent.json"
+#: HpBandSter's logs of a BOHB run: the configurations sampled and their results.
+BOHB_CONFIGS_FILE = "configs.json"
+BOHB_RESULTS_FILE = "results.json"
+#: A BOHB run's own files: the name server's address and the run's secret (mode 600, only while
+#: the master runs), the local workers' pids and their output, the incumbent's figure.
+NAMESERVER_FILE = "nameserver.json"
+WORKERS_FILE = "workers.json"
+WORKERS_LOG = "workers.log"
+INCUMBENT_FIGURE = "incumbent_regret.png"
+#: In each search a BOHB worker runs: which worker process (pid, host) ran it.
+WORKER_FILE = "worker.json"
+#: The correlation study of a search (`nb1s1 correlation`); its scatter is CORRELATION_FIGURE
+#: .png and .pdf.
+CORRELATION_FILE = "correlation.json"
+CORRELATION_FIGURE = "correlation"
+#: The W&B run id of a run that W&B mirrors, so that a resumed run continues the same W&B run.
+WANDB_ID_FILE = "wandb_id.txt"
 #: Files any of this project's runs leave in its run dir: a dir that holds one of them but no
 #: run.json was made by another run (or an older version) and is not taken over.
-RUN_OUTPUTS = ("result.json", "metrics.jsonl", "checkpoint.pt", "trajectory.jsonl",
-               "incumbent.json", "results.json")
+RUN_OUTPUTS = (RESULT_FILE, METRICS_FILE, CHECKPOINT_FILE, TRAJECTORY_FILE, INCUMBENT_FILE,
+               BOHB_RESULTS_FILE)
+#: The kinds of run that write RESULT_FILE (its "kind" key).
+RESULT_KINDS = ("search", "blackbox")
 
 
 class RunDirError(ValueError):
@@ -41,6 +76,19 @@ def write_json(path: Path, data: Any) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(data, indent=1))
     os.replace(tmp, path)
+
+
+def write_result(run_dir: str | os.PathLike, kind: str, summary: dict) -> Path:
+    """Write `summary` with `"kind": kind` (one of RESULT_KINDS) as the run dir's RESULT_FILE,
+    atomically (`write_json`); returns the file. A summary may hold the same kind already."""
+    if kind not in RESULT_KINDS:
+        raise ValueError(f"unknown result kind {kind!r}, expected one of "
+                         f"{', '.join(RESULT_KINDS)}")
+    if summary.get("kind", kind) != kind:
+        raise ValueError(f"a summary of kind {summary['kind']!r} written as kind {kind!r}")
+    path = Path(run_dir) / RESULT_FILE
+    write_json(path, {"kind": kind, **summary})
+    return path
 
 
 def identity_hash(identity: dict) -> str:

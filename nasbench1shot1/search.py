@@ -1,4 +1,6 @@
-"""`run(cfg) -> RunResult`: the one search loop, used by `nb1s1-search`, sweeps and BOHB.
+"""`run(cfg) -> RunResult`: the one search loop, used by `nb1s1-search`, sweeps and BOHB;
+`build_search(settings) -> Search`: its parts, for other jobs (the correlation study, a BOHB
+worker that keeps its benchmark and data between searches).
 
 One epoch: the supernet weights are trained on the weights half of the training split while the
 method updates its architecture state on the architecture half; then the method's current cell is
@@ -10,9 +12,18 @@ A checkpoint is written after every epoch; running again in the same run dir res
 A loss that turns NaN ends the run with status `diverged`.
 
 The run holds its run dir for its whole life (`runfiles.own_run_dir`): one run at a time, and
-only a search with the same settings. Checkpoints hold tensors, numbers, strings and lists only
-and load with `torch.load(weights_only=True)`, so a crafted checkpoint cannot run code; one that
-cannot be loaded stops the run with one sentence (`restart=true` moves it aside and starts over).
+only a search with the same settings. Checkpoints (nasbench1shot1.checkpoint) hold tensors,
+numbers, strings and lists only and load with `torch.load(weights_only=True)`, so a crafted
+checkpoint cannot run code; one that cannot be loaded stops the run with one sentence
+(`restart=true` moves it aside and starts over). The run dir's files are named in
+nasbench1shot1.runfiles.
+
+`build_search(settings, benchmark=, data=)` sets a search up (everything that can fail on bad
+input fails there, before any training); a `benchmark` (an open NASBench) or `data` (loaded
+DataSplits) given to it is used as it is, not loaded again. `Search.run()` resumes, trains and
+writes the run dir; its parts (`train_epoch`, `evaluate`, `arch_batches`, `state`, `restore`)
+and its attributes (`settings`, `space`, `model`, `method`, `benchmark`, `optimum`,
+`bench_epochs`, `weights_half`, `arch_half`, ...) are public.
 """
 
 from __future__ import annotations
@@ -31,19 +42,23 @@ import numpy as np
 import torch
 
 from nasbench1shot1 import threads as thread_policy
+from nasbench1shot1.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from nasbench1shot1.config import SearchSettings, SettingsError, settings_from
 from nasbench1shot1.data import augment_batch
 from nasbench1shot1.methods import Batch, get_method
 from nasbench1shot1.models.supernet import Supernet, SupernetConfig
 from nasbench1shot1.progress import bar as progress_bar
-from nasbench1shot1.runfiles import move_aside, own_run_dir, write_json
+from nasbench1shot1.runfiles import (
+    CHECKPOINT_FILE,
+    METRICS_FILE,
+    RESULT_FILE,
+    WANDB_ID_FILE,
+    move_aside,
+    own_run_dir,
+    write_result,
+)
 from nasbench1shot1.spaces import get_search_space, optimum
 
-METRICS_FILE = "metrics.jsonl"
-RESULT_FILE = "result.json"
-CHECKPOINT_FILE = "checkpoint.pt"
-#: The checkpoint layout; a checkpoint of another layout is refused, not guessed at.
-CHECKPOINT_FORMAT = 2
 KIND = "search"
 
 log = logging.getLogger(__name__)
@@ -86,83 +101,74 @@ def _batches(images: torch.Tensor, labels: torch.Tensor, size: int,
             for i in range(0, len(order), size)]
 
 
-def _rng_state() -> dict:
-    """Every RNG state as tensors, numbers and lists (what `weights_only` loading accepts)."""
-    name, keys, pos, has_gauss, gauss = np.random.get_state()
-    version, internal, gauss_next = random.getstate()
-    state = {"torch": torch.get_rng_state(),
-             "numpy": {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)),
-                       "pos": int(pos), "has_gauss": int(has_gauss), "gauss": float(gauss)},
-             "python": [version, list(internal), gauss_next]}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
+def _check_benchmark(benchmark, where: str) -> None:
+    """A given benchmark must be the one the settings name (when it knows its file)."""
+    from nasbench1shot1.embedded import EMBEDDED_BENCHMARK
+
+    source = getattr(benchmark, "source", None)
+    if source is None:
+        return  # built in memory: the caller vouches for it
+    expected = EMBEDDED_BENCHMARK if where == "embedded" else Path(where)
+    if Path(source).resolve() != expected.resolve():
+        raise SettingsError(
+            f"the benchmark given to the search was opened from {source}, but its settings say "
+            f"benchmark {where}; give the benchmark opened from there, or none")
 
 
-def _set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    n = state["numpy"]
-    np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"],
-                         n["has_gauss"], n["gauss"]))
-    version, internal, gauss_next = state["python"]
-    random.setstate((version, tuple(internal), gauss_next))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-class CheckpointError(SettingsError):
-    """A checkpoint that cannot be loaded (damaged, crafted, or of another format)."""
-
-
-def load_checkpoint(path: Path) -> dict:
-    """A checkpoint loaded without running code from it (`weights_only=True`), or one
-    sentence naming the file and what to do."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)  # RNG states on CPU
-    except Exception as error:  # noqa: BLE001 - any failure of an unreadable file
-        text = str(error).strip()
-        reason = text.splitlines()[0].split(". ")[0][:100] if text else type(error).__name__
-        raise CheckpointError(
-            f"{path} cannot be loaded as a checkpoint (damaged, not written by this version of "
-            f"nasbench1shot1, or holding more than tensors and numbers: {reason}); start over "
-            "with restart=true (the file is moved aside, not deleted) or keep it and use "
-            "another run dir") from None
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(
-            f"{path} is not a checkpoint of format {CHECKPOINT_FORMAT} (written by another "
-            "version of nasbench1shot1); start over with restart=true (the file is moved "
-            "aside, not deleted) or keep it and use another run dir")
-    return state
+def build_search(settings: SearchSettings | Any, benchmark=None, data=None,
+                 run_dir: str | os.PathLike | None = None, tracker=None,
+                 echo: bool = True) -> Search:
+    """A search set up as `settings` (SearchSettings, or a config that `settings_from` checks)
+    say: space, benchmark and its optimum, data, supernet, method, optimizer; see the module
+    docstring. `benchmark` (an open NASBench) and `data` (loaded DataSplits) are used as given
+    instead of being loaded (checked against the settings: the benchmark's file, the data set's
+    name). `run_dir` is where `Search.run()` works (None: a search that is not run, e.g. to score
+    cells with a checkpoint's weights); `tracker` mirrors the records; `echo`: the epoch lines
+    at INFO (else DEBUG) and the progress bar."""
+    if not isinstance(settings, SearchSettings):
+        settings = settings_from(settings)
+    return Search(settings, benchmark=benchmark, data=data, run_dir=run_dir, tracker=tracker,
+                  echo=echo)
 
 
 def run(cfg: Any, run_dir: str | os.PathLike | None = None, tracker=None,
-        echo: bool = True) -> RunResult:
+        echo: bool = True, *, benchmark=None, data=None) -> RunResult:
     """Run one search as `cfg` (a Hydra/OmegaConf config or a dict, see conf/search.yaml) says.
 
     `run_dir` (default: the current directory) receives metrics.jsonl, result.json and the
-    checkpoint. `tracker` mirrors the records (see nasbench1shot1.tracking).
+    checkpoint. `tracker` mirrors the records (see nasbench1shot1.tracking). `benchmark` and
+    `data`, when given, are used instead of loading them (see `build_search`).
     """
     settings = settings_from(cfg)
     run_dir = Path(run_dir or ".").resolve()
+    # the run dir is held before anything is loaded: a refused start loads nothing
     with own_run_dir(run_dir, KIND, settings.identity()):
-        return _Search(settings, run_dir, tracker, echo).run()
+        return Search(settings, benchmark=benchmark, data=data, run_dir=run_dir,
+                      tracker=tracker, echo=echo)._run()
 
 
-class _Search:
-    def __init__(self, s: SearchSettings, run_dir: Path, tracker, echo: bool):
+class Search:
+    """One search, set up; made by `build_search` (see there and the module docstring)."""
+
+    def __init__(self, settings: SearchSettings, *, benchmark=None, data=None,
+                 run_dir: str | os.PathLike | None = None, tracker=None, echo: bool = True):
         from nasbench1shot1.data.registry import load_data
         from nasbench1shot1.embedded import open_benchmark
 
-        self.s = s
+        s = self.settings = settings
         thread_policy.apply(s.threads)
-        self.run_dir = run_dir
+        self.run_dir = None if run_dir is None else Path(run_dir).resolve()
         self.tracker = tracker
         self.echo = echo
         #: the epoch lines: INFO for a run of its own, DEBUG inside another job (a BOHB worker)
         self.level = logging.INFO if echo else logging.DEBUG
         self.space = get_search_space(s.search_space)
         # Everything that can fail on bad input fails here, before any training.
-        self.benchmark = open_benchmark(s.benchmark.where)
+        if benchmark is None:
+            benchmark = open_benchmark(s.benchmark.where)
+        else:
+            _check_benchmark(benchmark, s.benchmark.where)
+        self.benchmark = benchmark
         try:
             self.optimum = optimum(self.space, self.benchmark)
         except ValueError as error:
@@ -174,7 +180,12 @@ class _Search:
             ) from None
         self.bench_epochs = self.optimum.epochs
         self.device = _device(s.device)
-        data = load_data(s.data.name, s.data.root, s.data.split_seed).to(self.device)
+        if data is None:
+            data = load_data(s.data.name, s.data.root, s.data.split_seed)
+        elif data.name != s.data.name:
+            raise SettingsError(f"the data given to the search are {data.name}, but its "
+                                f"settings say data={s.data.name}; give those, or none")
+        data = data.to(self.device)
         images, labels = data.train.images, data.train.labels
         if s.data.name == "cifar10":  # NAS-Bench-1Shot1 searched on all 50,000 training images
             images = torch.cat([images, data.valid.images])
@@ -212,26 +223,55 @@ class _Search:
         self.start_epoch = 1
         self.elapsed = 0.0
 
+    # -- batches ------------------------------------------------------------------------
+
+    def weight_batches(self, batch_size: int | None = None,
+                       generator: torch.Generator | None = None) -> list[Batch]:
+        """The weights half in batches of `batch_size` (default: train.batch_size), in an
+        order drawn from `generator` (default: the search's own, which this advances)."""
+        return _batches(*self.weights_half, batch_size or self.settings.train.batch_size,
+                        self.generator if generator is None else generator)
+
+    def arch_batches(self, batch_size: int | None = None,
+                     generator: torch.Generator | None = None) -> list[Batch]:
+        """The architecture half in batches, as `weight_batches`."""
+        return _batches(*self.arch_half, batch_size or self.settings.train.batch_size,
+                        self.generator if generator is None else generator)
+
     # -- checkpoint ---------------------------------------------------------------------
 
-    def _save(self, epoch: int) -> None:
-        state = {
-            "format": CHECKPOINT_FORMAT, "epoch": epoch, "model": self.model.state_dict(),
+    def state(self, epoch: int) -> dict:
+        """What a checkpoint after `epoch` holds (every value `weights_only` loading accepts)."""
+        return {
+            "epoch": epoch, "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
             "method": self.method.state_dict(), "generator": self.generator.get_state(),
-            "rng": _rng_state(), "elapsed": self.elapsed, "settings": self.s.as_dict(),
+            "rng": rng_state(), "elapsed": self.elapsed, "settings": self.settings.as_dict(),
             # the records are JSON by construction: this keeps numpy scalars out
             "history": json.loads(json.dumps(self.history)),
         }
-        tmp = self.run_dir / (CHECKPOINT_FILE + ".tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, self.run_dir / CHECKPOINT_FILE)
+
+    def restore(self, state: dict) -> None:
+        """Continue from a checkpoint's `state` (see `state`): weights, optimizer, schedule,
+        method, every RNG, the records; the next epoch is the one after it."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.method.load_state_dict(state["method"])
+        self.generator.set_state(state["generator"])
+        set_rng_state(state["rng"])
+        self.history = state["history"]
+        self.elapsed = state["elapsed"]
+        self.start_epoch = state["epoch"] + 1
+
+    def _save(self, epoch: int) -> None:
+        save_checkpoint(self.run_dir / CHECKPOINT_FILE, self.state(epoch))
 
     def _resume(self) -> None:
         path = self.run_dir / CHECKPOINT_FILE
-        if self.s.restart:
+        if self.settings.restart:
             moved = move_aside(self.run_dir, (CHECKPOINT_FILE, METRICS_FILE, RESULT_FILE,
-                                              "wandb_id.txt"),
+                                              WANDB_ID_FILE),
                                "restart=true: the run started over")
             if moved is not None:
                 log.info("restart=true: the earlier files are in %s", moved)
@@ -239,21 +279,14 @@ class _Search:
             (self.run_dir / METRICS_FILE).unlink(missing_ok=True)
             return
         state = load_checkpoint(path)
-        theirs = {k: v for k, v in state["settings"].items() if k in self.s.identity()}
-        if theirs != self.s.identity():
+        identity = self.settings.identity()
+        theirs = {k: v for k, v in state["settings"].items() if k in identity}
+        if theirs != identity:
             raise SettingsError(
                 f"{self.run_dir} holds a checkpoint of a run with other settings; use a new "
                 "run dir (hydra.run.dir=...) or the same settings to resume"
             )
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.method.load_state_dict(state["method"])
-        self.generator.set_state(state["generator"])
-        _set_rng_state(state["rng"])
-        self.history = state["history"]
-        self.elapsed = state["elapsed"]
-        self.start_epoch = state["epoch"] + 1
+        self.restore(state)
         # metrics.jsonl holds exactly the checkpointed epochs
         lines = "".join(json.dumps(record) + "\n" for record in self.history)
         (self.run_dir / METRICS_FILE).write_text(lines)
@@ -261,7 +294,8 @@ class _Search:
 
     # -- loop ---------------------------------------------------------------------------
 
-    def _evaluate(self, batches: list[Batch]) -> tuple[float, float]:
+    def evaluate(self, batches: list[Batch]) -> tuple[float, float]:
+        """Loss and accuracy of the supernet under the method's evaluation weights."""
         self.model.eval()
         weights = self.method.eval_weights()
         loss = correct = count = 0
@@ -273,12 +307,14 @@ class _Search:
                 count += len(batch.labels)
         return loss / count, correct / count
 
-    def _epoch(self, epoch: int) -> dict | str:
-        s, t = self.s, self.s.train
+    def train_epoch(self, epoch: int) -> dict | str:
+        """Train epoch `epoch` and look its cell up: the epoch's record, or why the run
+        diverged (a loss that is not finite). Writes nothing."""
+        s, t = self.settings, self.settings.train
         started = time.perf_counter()
         lr = self.optimizer.param_groups[0]["lr"]
-        train_batches = _batches(*self.weights_half, t.batch_size, self.generator)
-        arch_batches = _batches(*self.arch_half, t.batch_size, self.generator)
+        train_batches = self.weight_batches()
+        arch_batches = self.arch_batches()
         loss = correct = count = 0
         augment = t.cutout or s.data.crop_padding or s.data.flip
 
@@ -307,7 +343,7 @@ class _Search:
         self.scheduler.step()
         method_metrics = self.method.epoch_metrics()  # what this epoch used (GDAS's tau)
         extras = self.method.end_epoch(epoch, arch_batches)
-        valid_loss, valid_accuracy = self._evaluate(arch_batches)
+        valid_loss, valid_accuracy = self.evaluate(arch_batches)
         if not math.isfinite(valid_loss):
             return f"the validation loss became {valid_loss} in epoch {epoch}"
         arch = self.method.discretize()
@@ -331,18 +367,46 @@ class _Search:
             "test_regret_vs_best_mean": self.optimum.regret(test_error, "mean"),
             **method_metrics, **extras,
             "epoch_time": epoch_time, "wall_time": self.elapsed,
-            "threads": self.s.threads, "device": str(self.device),
+            "threads": s.threads, "device": str(self.device),
         }
 
+    def result(self, status: str = "finished", reason: str | None = None) -> RunResult:
+        """The run's result from its records so far."""
+        s = self.settings
+        result = RunResult(status=status, method=s.method.name, search_space=s.search_space,
+                           seed=s.seed, epochs=s.train.epochs, epochs_done=len(self.history),
+                           reason=reason,
+                           run_dir=None if self.run_dir is None else str(self.run_dir),
+                           history=self.history)
+        if self.history:
+            last = self.history[-1]
+            result.final_cell = last["cell"]
+            result.final_architecture = last["architecture"]
+            result.final_validation_error = last["benchmark_validation_error"]
+            result.final_test_error = last["benchmark_test_error"]
+            result.final_test_regret = last["test_regret"]
+            result.best_test_regret = min(r["test_regret"] for r in self.history)
+        return result
+
     def run(self) -> RunResult:
-        s = self.s
+        """Resume from the run dir's checkpoint (if any), train the remaining epochs and write
+        the run dir (see the module docstring), holding the run dir meanwhile."""
+        if self.run_dir is None:
+            raise ValueError("this search was built without a run_dir, so it cannot run; "
+                             "build it with run_dir=...")
+        with own_run_dir(self.run_dir, KIND, self.settings.identity()):
+            return self._run()
+
+    def _run(self) -> RunResult:
+        """`run` in a run dir that the caller holds."""
+        s = self.settings
         self._resume()
         if self.tracker is not None:
             # a resumed W&B run (same id, kept in the run dir) already has the earlier epochs
             self.tracker.start(s.as_dict(), self.run_dir)
         status, reason = "finished", None
         for epoch in range(self.start_epoch, s.train.epochs + 1):
-            record = self._epoch(epoch)
+            record = self.train_epoch(epoch)
             if isinstance(record, str):
                 status, reason = "diverged", record
                 break
@@ -357,19 +421,9 @@ class _Search:
                     "  regret %.4f  %.1fs", epoch, s.train.epochs, record["train_accuracy"],
                     record["valid_accuracy"], record["cell"][:8],
                     record["benchmark_test_error"], record["test_regret"], record["epoch_time"])
-        result = RunResult(status=status, method=s.method.name, search_space=s.search_space,
-                           seed=s.seed, epochs=s.train.epochs, epochs_done=len(self.history),
-                           reason=reason, run_dir=str(self.run_dir), history=self.history)
-        if self.history:
-            last = self.history[-1]
-            result.final_cell = last["cell"]
-            result.final_architecture = last["architecture"]
-            result.final_validation_error = last["benchmark_validation_error"]
-            result.final_test_error = last["benchmark_test_error"]
-            result.final_test_regret = last["test_regret"]
-            result.best_test_regret = min(r["test_regret"] for r in self.history)
+        result = self.result(status, reason)
         summary = {k: v for k, v in result.as_dict().items() if k != "history"}
-        write_json(self.run_dir / RESULT_FILE, {**summary, "settings": s.as_dict()})
+        write_result(self.run_dir, KIND, {**summary, "settings": s.as_dict()})
         if self.tracker is not None:
             self.tracker.finish({**summary, "final_record": self.history[-1] if self.history
                                  else None})

@@ -21,6 +21,11 @@ from nasbench1shot1.app import hydra_app
 log = logging.getLogger(__name__)
 
 
+#: The warning of a run that returns a test figure to Hydra.
+TEST_OBJECTIVE = ("objective=test_regret returns a test figure to Hydra: a sweeper that selects "
+                  "on it selects on test data (for studies of the search only)")
+
+
 def objective_of(result, objective: str) -> float | None:
     """The figure `objective` of a finished search (None when the search has none)."""
     if objective == "test_regret":
@@ -49,6 +54,8 @@ def run_search(cfg: DictConfig) -> float | None:
     log.info("%s: final cell %s, benchmark validation error %s, test regret %s; results in %s",
              result.status, result.final_cell, result.final_validation_error,
              result.final_test_regret, result.run_dir)
+    if cfg.objective == "test_regret":
+        log.warning(TEST_OBJECTIVE)
     return objective_of(result, cfg.objective)
 
 

@@ -23,6 +23,7 @@ from typing import Any
 from nasbench1shot1.checks import SettingsError
 from nasbench1shot1.conf.logger import LOGGER_CONFIGS, WandbConfig
 from nasbench1shot1.registry import Registry
+from nasbench1shot1.runfiles import WANDB_ID_FILE
 
 _log = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ class WandbTracker(Tracker):
             method, space, seed, data = _labels(config)
             mode = self.mode if self.mode != "auto" else (
                 "online" if _logged_in() else "offline")
-            id_file = run_dir / "wandb_id.txt"
+            id_file = run_dir / WANDB_ID_FILE
             run_id = id_file.read_text().strip() if id_file.exists() else uuid.uuid4().hex[:8]
             id_file.write_text(run_id)
             self.run = wandb.init(

@@ -90,12 +90,14 @@ def _write(folder: Path, result: dict, lines_name: str | None = None, lines=()) 
     return folder
 
 
-def search_run(root: Path, method: str, space: int, seed: int, regrets: list[float]) -> Path:
+def search_run(root: Path, method: str, space: int, seed: int, regrets: list[float],
+               kind: str | None = "search") -> Path:
+    """A search run dir; `kind=None`: its result.json as earlier versions wrote it, no kind."""
     records = [{"epoch": i + 1, "test_regret": r, "wall_time": 10.0 * (i + 1)}
                for i, r in enumerate(regrets)]
+    result = {"status": "finished", "method": method, "search_space": space, "seed": seed}
     return _write(root / "search" / method / f"space{space}" / f"seed{seed}",
-                  {"status": "finished", "method": method, "search_space": space, "seed": seed},
-                  "metrics.jsonl", records)
+                  result if kind is None else {"kind": kind, **result}, "metrics.jsonl", records)
 
 
 def blackbox_run(root: Path, optimizer: str, space: int, seed: int, regrets: list[float]) -> Path:
@@ -111,12 +113,12 @@ def fake_runs(tmp_path: Path) -> Path:
     root = tmp_path / "runs"
     for space in (1, 3):
         search_run(root, "darts", space, 0, [0.05, 0.02, 0.03])
-        search_run(root, "darts", space, 1, [0.04, 0.01, 0.01])
+        search_run(root, "darts", space, 1, [0.04, 0.01, 0.01], kind=None)  # an earlier version
         search_run(root, "gdas", space, 0, [0.06, 0.05, 0.04, 0.03])
         blackbox_run(root, "random_search", space, 0, [0.02, 0.01, 0.01])
         blackbox_run(root, "random_search", space, 1, [0.03, 0.03, 0.005])
         blackbox_run(root, "regularized_evolution", space, 0, [0.02, 0.004])
-    corr = search_run(root, "darts", 2, 0, [0.1, 0.05])
+    corr = search_run(root, "darts", 2, 0, [0.1, 0.05], kind=None)
     (corr / "correlation.json").write_text(json.dumps({"epoch": 2, "scores": [
         {"cell": f"{i:032x}", "one_shot_valid_accuracy": 0.5 + i / 100,
          "benchmark_test_accuracy": 0.9 + (i % 7) / 100 if i != 3 else None}
@@ -147,6 +149,40 @@ def test_runs_are_found_by_kind(fake_runs: Path):
     assert not find_runs([fake_runs / "hpo" / "darts" / "runs"]).search
     assert [p.name for p, _ in runs.skipped] == ["broken"]
     assert "unreadable" in runs.skipped[0][1]
+    # read by kind, or the old way when result.json has none
+    assert sorted(r.seed for r in runs.search if r.space == 1) == [0, 0, 1]
+
+
+def test_result_kind_decides_and_results_without_a_kind_are_read_as_before(tmp_path: Path):
+    new = search_run(tmp_path / "new", "darts", 1, 0, [0.05, 0.02])
+    old = search_run(tmp_path / "old", "darts", 1, 1, [0.04, 0.01], kind=None)
+    assert "kind" not in json.loads((old / "result.json").read_text())
+    runs = find_runs([tmp_path])
+    assert sorted(r.path for r in runs.search) == sorted([new, old])
+    assert [r.test_regret.tolist() for r in sorted(runs.search, key=lambda r: r.seed)] == [
+        [0.05, 0.02], [0.04, 0.01]]
+    assert not runs.skipped
+    # a result.json without a kind is a search only with a method and metrics.jsonl beside it
+    no_method = _write(tmp_path / "no_method", {"status": "finished", "search_space": 1},
+                       "metrics.jsonl", [{"epoch": 1, "test_regret": 0.1}])
+    no_metrics = _write(tmp_path / "no_metrics", {"status": "finished", "method": "darts",
+                                                  "search_space": 1, "seed": 0})
+    # the kind is read, not guessed: a black-box result beside a stray metrics.jsonl
+    boxed = blackbox_run(tmp_path / "boxed", "random_search", 1, 0, [0.02, 0.01])
+    (boxed / "metrics.jsonl").write_text(json.dumps({"epoch": 1}) + "\n")
+    odd = _write(tmp_path / "odd", {"kind": "sweep", "method": "darts"}, "metrics.jsonl",
+                 [{"epoch": 1}])
+    runs = find_runs([tmp_path])
+    assert sorted(r.path for r in runs.search) == sorted([new, old])
+    assert [r.path for r in runs.blackbox] == [boxed]
+    skipped = dict(runs.skipped)
+    assert set(skipped) == {no_method, no_metrics, odd}
+    assert "without a kind, a method and metrics.jsonl" in skipped[no_method]
+    assert "without a kind, a method and metrics.jsonl" in skipped[no_metrics]
+    assert "unknown kind 'sweep'" in skipped[odd]
+    # a search result of this version without its metrics is unreadable, not another kind
+    (new / "metrics.jsonl").unlink()
+    assert "unreadable (FileNotFoundError" in dict(find_runs([new]).skipped)[new]
 
 
 def test_analyze_draws_every_figure_and_the_summary(fake_runs: Path, tmp_path: Path, capsys,
@@ -246,6 +282,11 @@ def test_analyze_real_blackbox_and_search_runs(tmp_path: Path):
                      tmp_path / "bb" / f"rs{seed}", echo=False)
     run_search(_compose("search", "train.epochs=2", "supernet.channels=4", "supernet.num_cells=3"),
                tmp_path / "search", echo=False)
+    # each app's result.json says what wrote it
+    assert json.loads((tmp_path / "search" / "result.json").read_text())["kind"] == "search"
+    for seed in (0, 1):
+        saved = json.loads((tmp_path / "bb" / f"rs{seed}" / "result.json").read_text())
+        assert saved["kind"] == "blackbox" and saved["optimizer"] == "random_search"
     report = analyze([tmp_path], tmp_path / "out")
     assert report["runs"] == {"search": 1, "blackbox": 2, "hpo": 0, "correlation": 0}
     assert (tmp_path / "out" / "blackbox_regret.pdf").is_file()

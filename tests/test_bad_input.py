@@ -105,7 +105,7 @@ BAD = [
     ("blackbox", ["trials=null", "time_budget=null"],
      "trials and time_budget are both null; set at least one budget"),
     ("blackbox", ["time_budget=-5"], "time_budget must be in (0.0, inf], got -5"),
-    ("blackbox", ["+foo=1"], "unknown key foo for nb1s1-blackbox"),
+    ("blackbox", ["+foo=1"], "unknown key foo, expected one of search_space, seed, trials"),
     ("blackbox", ["+benchmark.foo=1"], "unknown key benchmark.foo, expected one of name, path"),
     ("blackbox", ["selection_metric=accuracy"], "unknown selection_metric 'accuracy'"),
     ("blackbox", ["search_space=7"], "unknown search space 7"),

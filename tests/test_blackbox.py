@@ -184,7 +184,8 @@ def test_evolution_keeps_its_population_and_mutates_one_choice(small_benchmark: 
     (["optimizer.min_budget=36", "optimizer.max_budget=12"], "min_budget 36 exceeds"),
     (["selection_metric=train_accuracy"], "unknown selection_metric"),
     (["search_space=4"], "unknown search space 4"),
-    (["+optimizer.population=3"], "unknown setting optimizer.population"),
+    (["+optimizer.population=3"],
+     "unknown key optimizer.population for bohb, expected one of name, eta, min_budget"),
     (["optimizer=tpe", "optimizer.n_ei_candidates=0"], "must be a positive integer"),
 ])
 def test_bad_values_are_one_sentence(overrides, message, small_benchmark: Path, tmp_path: Path):

@@ -75,7 +75,7 @@ def test_each_hyperparameter_reaches_the_run(name: str, tmp_path: Path, monkeypa
     cfg = compose_search(["method=darts", "logger=none", *TINY, *to_overrides(config)])
     before, after = settings_from(base), settings_from(cfg)
     assert before != after
-    search = search_module._Search(after, tmp_path, None, echo=False)
+    search = search_module.build_search(after, run_dir=tmp_path, echo=False)
     group = search.optimizer.param_groups[0]
     arch_group = search.method.arch_optimizer.param_groups[0]
     seen = {}
@@ -93,7 +93,7 @@ def test_each_hyperparameter_reaches_the_run(name: str, tmp_path: Path, monkeypa
         return original_step(train, valid, optimizer, lr, grad_clip)
 
     search.method.step = counting_step
-    search._epoch(1)
+    search.train_epoch(1)
     used = {
         "weight_decay": group["weight_decay"], "learning_rate": group["initial_lr"],
         "momentum": group["momentum"], "arch_learning_rate": arch_group["lr"],
@@ -169,6 +169,41 @@ def test_a_crashed_configuration_is_recorded(tmp_path: Path):
     diverged = SearchWorker(["train.grad_clip=0", *TINY], tmp_path, run_id="t").compute(
         (0, 0, 2), {"learning_rate": 1e30}, 1.0, None)
     assert diverged["loss"] == WORST_LOSS and diverged["info"]["status"] == "diverged"
+
+
+def test_a_worker_loads_its_benchmark_and_data_once(tmp_path: Path, monkeypatch):
+    import nasbench1shot1.data.registry as data_registry
+    import nasbench1shot1.embedded as embedded
+    from nasbench1shot1.search import run
+
+    opened, loaded = [], []
+    open_benchmark, load_data = embedded.open_benchmark, data_registry.load_data
+
+    def counting_open(where, *args, **kwargs):
+        opened.append(where)
+        return open_benchmark(where, *args, **kwargs)
+
+    def counting_load(*args, **kwargs):
+        loaded.append(args)
+        return load_data(*args, **kwargs)
+
+    monkeypatch.setattr(embedded, "open_benchmark", counting_open)
+    monkeypatch.setattr(data_registry, "load_data", counting_load)
+    worker = SearchWorker(list(TINY), tmp_path / "bohb", run_id="w")
+    config = {"weight_decay": 2e-4}
+    first = worker.compute((0, 0, 1), config, 2.0, None)
+    second = worker.compute((0, 0, 2), config, 2.0, None)
+    other = worker.compute((0, 0, 3), {"weight_decay": 5e-4}, 1.0, None)
+    assert opened == ["embedded"] and loaded == [("digits", None, 0)]
+    assert first["info"]["status"] == second["info"]["status"] == other["info"]["status"] == (
+        "finished")
+    # the same as a search that loads its own benchmark and data
+    fresh = run(compose_search(worker.overrides(config, 2.0)), tmp_path / "fresh", echo=False)
+    assert len(opened) == 2 and len(loaded) == 2
+    for answer in (first, second):
+        assert answer["loss"] == fresh.final_validation_error < WORST_LOSS
+        assert answer["info"]["final_cell"] == fresh.final_cell
+        assert answer["info"]["test_regret"] == fresh.final_test_regret
 
 
 def test_each_evaluation_is_a_wandb_run_with_its_loss(tmp_path: Path, monkeypatch):

@@ -153,3 +153,25 @@ def test_the_five_registries_hold_what_they_held_before():
         DATASETS.create("mnist", None, 0)
     with pytest.raises(ValueError, match="^unknown optimizer 'x', expected one of bohb, "):
         get_optimizer("x")
+
+
+def test_every_registered_entry_has_its_config_schema_and_back():
+    """The config groups (conf/) offer exactly what the registries hold: a method, optimizer,
+    data set or tracker is usable from every app once it and its schema are registered."""
+    from nasbench1shot1.blackbox import OPTIMIZERS
+    from nasbench1shot1.conf.data import DATA_OPTIONS
+    from nasbench1shot1.conf.logger import LOGGER_CONFIGS
+    from nasbench1shot1.conf.method import METHOD_CONFIGS
+    from nasbench1shot1.conf.optimizer import OPTIMIZER_CONFIGS
+    from nasbench1shot1.data.registry import DATASETS
+    from nasbench1shot1.methods import METHODS
+    from nasbench1shot1.tracking import TRACKERS
+
+    assert METHOD_CONFIGS.list() == METHODS.list()
+    assert OPTIMIZER_CONFIGS.list() == OPTIMIZERS.list()
+    assert DATA_OPTIONS.list() == DATASETS.list()
+    assert LOGGER_CONFIGS.list() == TRACKERS.list()
+    for name, schema in METHOD_CONFIGS.items():
+        assert schema().name == name
+    for name, option in DATA_OPTIONS.items():
+        assert option.name == name

@@ -19,8 +19,8 @@ from nasbench1shot1.blackbox import run as blackbox_run
 from nasbench1shot1.cli import main as cli_main
 from nasbench1shot1.config import SettingsError, compose
 from nasbench1shot1.hpo.bohb import HpoSettings, run_bohb
-from nasbench1shot1.runfiles import RunDirError, held, own_run_dir
-from nasbench1shot1.search import CHECKPOINT_FILE, run
+from nasbench1shot1.runfiles import CHECKPOINT_FILE, RunDirError, held, own_run_dir
+from nasbench1shot1.search import run
 
 QUICK = ["logger=none", "supernet.channels=4", "supernet.num_cells=3", "device=cpu"]
 

@@ -2,6 +2,7 @@
 resume, divergence, bad input, a multirun, W&B offline, the CIFAR-10 reader."""
 
 import json
+import logging
 import os
 import pickle
 import shutil
@@ -89,7 +90,8 @@ def test_bad_benchmark_or_data_stops_before_training(tmp_path: Path):
     assert not (tmp_path / "c" / "metrics.jsonl").exists()
 
 
-def test_default_run_end_to_end(tmp_path: Path, capsys):
+def test_default_run_end_to_end(tmp_path: Path, caplog):
+    caplog.set_level(logging.DEBUG, logger="nasbench1shot1.search")
     result = run(config("train.epochs=2", "logger=none"), tmp_path)  # default sizes
     assert result.status == "finished" and result.epochs_done == 2
     lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
@@ -103,7 +105,10 @@ def test_default_run_end_to_end(tmp_path: Path, capsys):
     assert saved["best_test_regret"] == min(x["test_regret"] for x in lines)
     assert result.final_test_regret >= 0
     assert lines[0]["learning_rate"] == 0.025 > lines[1]["learning_rate"]
-    assert "epoch   2/2" in capsys.readouterr().out
+    # one line per epoch, at INFO for a run of its own (the app's console shows INFO)
+    echoed = [r for r in caplog.records if r.getMessage().startswith("epoch ")]
+    assert [r.getMessage()[:11] for r in echoed] == ["epoch   1/2", "epoch   2/2"]
+    assert all(r.levelno == logging.INFO and r.name == "nasbench1shot1.search" for r in echoed)
 
 
 class StopAfter(Tracker):

@@ -1,8 +1,11 @@
 """Reading run dirs into plain records: what `nb1s1 analyze` draws and tabulates.
 
-A path may be one run dir or a folder holding many (searched recursively):
-- a search run: `result.json` with a method and `metrics.jsonl` beside it (nb1s1-search); only
-  finished ones count (a diverged search is reported as skipped);
+A path may be one run dir or a folder holding many (searched recursively); a `result.json`
+says what wrote it by its `kind` (`runfiles.write_result`):
+- a search run: `result.json` of kind "search" and `metrics.jsonl` beside it (nb1s1-search);
+  only finished ones count (a diverged search is reported as skipped). A `result.json` without
+  a kind (written by earlier versions) is a search run when it names a method and
+  `metrics.jsonl` is beside it;
 - a black-box run: `result.json` of kind "blackbox" and `trajectory.jsonl` (nb1s1-blackbox);
 - a BOHB run: `incumbent.json` (nb1s1-hpo); the searches it ran (each with the `worker.json` of
   the worker that ran it) are part of it and are not read as search runs of their own;
@@ -18,6 +21,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from nasbench1shot1.runfiles import (
+    BOHB_CONFIGS_FILE,
+    CORRELATION_FILE,
+    INCUMBENT_FILE,
+    METRICS_FILE,
+    RESULT_FILE,
+    TRAJECTORY_FILE,
+    WORKER_FILE,
+)
 
 
 @dataclass
@@ -96,10 +109,9 @@ def _counted(path: Path, records: list[dict], key: str) -> None:
                              "this run dir, or records were lost")
 
 
-def _search(folder: Path) -> SearchRun:
-    result = json.loads((folder / "result.json").read_text())
-    records = _lines(folder / "metrics.jsonl")
-    _counted(folder / "metrics.jsonl", records, "epoch")
+def _search(folder: Path, result: dict) -> SearchRun:
+    records = _lines(folder / METRICS_FILE)
+    _counted(folder / METRICS_FILE, records, "epoch")
     return SearchRun(folder, result["method"], int(result["search_space"]), int(result["seed"]),
                      result.get("status", "?"),
                      np.array([r["epoch"] for r in records], dtype=int),
@@ -107,10 +119,9 @@ def _search(folder: Path) -> SearchRun:
                      _floats(r.get("wall_time") for r in records))
 
 
-def _blackbox(folder: Path) -> BlackboxRun:
-    result = json.loads((folder / "result.json").read_text())
-    records = _lines(folder / "trajectory.jsonl")
-    _counted(folder / "trajectory.jsonl", records, "trial")
+def _blackbox(folder: Path, result: dict) -> BlackboxRun:
+    records = _lines(folder / TRAJECTORY_FILE)
+    _counted(folder / TRAJECTORY_FILE, records, "trial")
     return BlackboxRun(folder, result["optimizer"], int(result["search_space"]),
                        int(result["seed"]),
                        _floats(r["simulated_time"] for r in records),
@@ -118,7 +129,7 @@ def _blackbox(folder: Path) -> BlackboxRun:
 
 
 def _hpo(folder: Path) -> HpoRun:
-    summary = json.loads((folder / "incumbent.json").read_text())
+    summary = json.loads((folder / INCUMBENT_FILE).read_text())
     points = summary.get("trajectory") or []
     return HpoRun(folder, summary["method"], int(summary["search_space"]),
                   str(summary.get("setting", "")), int(summary.get("seed", 0)),
@@ -127,9 +138,8 @@ def _hpo(folder: Path) -> HpoRun:
                   (summary.get("incumbent") or {}).get("test_regret"))
 
 
-def _correlation(folder: Path) -> CorrelationRun:
-    study = json.loads((folder / "correlation.json").read_text())
-    result = json.loads((folder / "result.json").read_text())
+def _correlation(folder: Path, result: dict) -> CorrelationRun:
+    study = json.loads((folder / CORRELATION_FILE).read_text())
     scores = study["scores"]
     return CorrelationRun(folder, result["method"], int(result["search_space"]),
                           int(study["epoch"]),
@@ -140,10 +150,21 @@ def _correlation(folder: Path) -> CorrelationRun:
 def _inside_hpo(folder: Path) -> bool:
     """Whether a search run dir is one evaluation of a BOHB run: the HpBandSter worker writes
     worker.json into each; a folder above holding BOHB's files says the same."""
-    if (folder / "worker.json").is_file():
+    if (folder / WORKER_FILE).is_file():
         return True
-    return any((parent / "incumbent.json").is_file() or (parent / "configs.json").is_file()
+    return any((parent / INCUMBENT_FILE).is_file() or (parent / BOHB_CONFIGS_FILE).is_file()
                for parent in folder.parents)
+
+
+def _kind(folder: Path, result: dict) -> str | None:
+    """What wrote a result.json: its `kind`; for one without (earlier versions wrote none for
+    a search), "search" when it names a method and metrics.jsonl is beside it."""
+    if not isinstance(result, dict):
+        raise ValueError(f"{RESULT_FILE} holds {type(result).__name__}, not an object")
+    kind = result.get("kind")
+    if kind is None and "method" in result and (folder / METRICS_FILE).is_file():
+        return "search"
+    return kind
 
 
 def find_runs(paths) -> Runs:
@@ -153,7 +174,7 @@ def find_runs(paths) -> Runs:
     for root in (Path(p).resolve() for p in paths):
         if not root.exists():
             raise ValueError(f"{root} does not exist; give run dirs or folders holding them")
-        candidates = sorted({p.parent for name in ("result.json", "incumbent.json")
+        candidates = sorted({p.parent for name in (RESULT_FILE, INCUMBENT_FILE)
                              for p in ([root / name] if (root / name).is_file() else [])
                              + list(root.rglob(name))})
         for folder in candidates:
@@ -161,26 +182,30 @@ def find_runs(paths) -> Runs:
                 continue
             seen.add(folder)
             try:
-                if (folder / "incumbent.json").is_file():
+                if (folder / INCUMBENT_FILE).is_file():
                     runs.hpo.append(_hpo(folder))
                     continue
                 if _inside_hpo(folder):
                     continue  # one evaluation of a BOHB run
-                kind = json.loads((folder / "result.json").read_text()).get("kind")
+                result = json.loads((folder / RESULT_FILE).read_text())
+                kind = _kind(folder, result)
                 if kind == "blackbox":
-                    runs.blackbox.append(_blackbox(folder))
-                elif (folder / "metrics.jsonl").is_file():
-                    search = _search(folder)
+                    runs.blackbox.append(_blackbox(folder, result))
+                elif kind == "search":
+                    search = _search(folder, result)
                     if search.status != "finished":
                         runs.skipped.append((folder, f"search {search.status}, left out of the "
                                                      "figures and the table"))
                         continue
                     runs.search.append(search)
-                    if (folder / "correlation.json").is_file():
-                        runs.correlation.append(_correlation(folder))
+                    if (folder / CORRELATION_FILE).is_file():
+                        runs.correlation.append(_correlation(folder, result))
+                elif kind is None:
+                    runs.skipped.append((folder, f"{RESULT_FILE} without a kind, a method and "
+                                                 f"{METRICS_FILE} (not a run of nb1s1-search "
+                                                 "or nb1s1-blackbox)"))
                 else:
-                    runs.skipped.append((folder, "result.json without metrics.jsonl or "
-                                                 "trajectory.jsonl"))
+                    runs.skipped.append((folder, f"{RESULT_FILE} of unknown kind {kind!r}"))
             except (OSError, ValueError, KeyError, TypeError) as error:
                 runs.skipped.append((folder, f"unreadable ({type(error).__name__}: {error})"))
     return runs

@@ -23,26 +23,19 @@ from typing import Any
 
 from nasbench1shot1.blackbox.base import get_optimizer
 from nasbench1shot1.blackbox.objective import SELECTION_METRICS, BudgetExhausted, TabularObjective
-from nasbench1shot1.checks import (
-    benchmark_of,
-    known_keys,
-    number_in,
-    plain_config,
-    positive_int,
-    seed_of,
-    typed,
-)
+from nasbench1shot1.checks import number_in, positive_int, seed_value
 from nasbench1shot1.progress import bar as progress_bar
-from nasbench1shot1.runfiles import own_run_dir, write_json
+from nasbench1shot1.runfiles import (
+    RESULT_FILE,
+    TRAJECTORY_FILE,
+    WANDB_ID_FILE,
+    own_run_dir,
+    write_result,
+)
 from nasbench1shot1.spaces import get_search_space
 
-TRAJECTORY_FILE = "trajectory.jsonl"
-RESULT_FILE = "result.json"
 KIND = "blackbox"
 log = logging.getLogger(__name__)
-#: The top-level keys of a composed black-box config (conf/blackbox.yaml and its groups).
-BLACKBOX_KEYS = ("optimizer", "benchmark", "logger", "search_space", "seed", "trials",
-                 "time_budget", "selection_metric", "progress", "objective")
 #: The most queries of one run: each writes a line of about 400 bytes to trajectory.jsonl (and a
 #: step to W&B), so a million is about 0.4 GB; more is a typo, not a study.
 MAX_TRIALS = 1_000_000
@@ -50,7 +43,7 @@ MAX_TRIALS = 1_000_000
 
 @dataclass(frozen=True)
 class BlackboxSettings:
-    """conf/blackbox.yaml, checked (every value comes from there)."""
+    """A black-box run's checked settings (conf/blackbox.py: every value comes from there)."""
 
     optimizer: str
     params: dict
@@ -60,43 +53,52 @@ class BlackboxSettings:
     trials: int | None
     time_budget: float | None
     selection_metric: str
+    progress: bool  # how it shows, not what it computes: not in as_dict
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """What the run computes from (its identity; stored in result.json)."""
+        values = asdict(self)
+        del values["progress"]
+        return values
 
 
 def settings_from(cfg: Any) -> BlackboxSettings:
-    """Check a composed config (or a dict of the same shape); one sentence on bad values."""
-    cfg = plain_config(cfg)
-    known_keys(cfg, BLACKBOX_KEYS, "nb1s1-blackbox")
-    optimizer = dict(cfg.get("optimizer") or {})
-    name = optimizer.pop("name", None)
+    """Check a composed config (or a dict of the same shape, conf/blackbox.py); one sentence on
+    bad values."""
+    from omegaconf import DictConfig
+
+    from nasbench1shot1.conf.blackbox import BLACKBOX_OBJECTIVES, BlackboxConfig
+    from nasbench1shot1.conf.optimizer import OPTIMIZER_CONFIGS
+    from nasbench1shot1.config import from_dict, to_settings
+
+    if isinstance(cfg, DictConfig):
+        c = to_settings(cfg)
+    else:
+        c = from_dict(dict(cfg), BlackboxConfig, {"optimizer": OPTIMIZER_CONFIGS})
+    optimizer = asdict(c.optimizer)
+    name = optimizer.pop("name")
     params = get_optimizer(name).check_params(optimizer)
-    space = get_search_space(typed("search_space", cfg.get("search_space", 1), int)).number
-    seed = seed_of(cfg)
-    trials = cfg.get("trials")
-    time_budget = cfg.get("time_budget")
-    if trials is None and time_budget is None:
+    space = get_search_space(c.search_space).number
+    seed_value("seed", c.seed)
+    if c.trials is None and c.time_budget is None:
         raise ValueError("trials and time_budget are both null; set at least one budget")
-    if trials is not None and positive_int("trials", trials) > MAX_TRIALS:
-        raise ValueError(f"trials={trials} is more than the {MAX_TRIALS:,} queries one run may "
+    if c.trials is not None and positive_int("trials", c.trials) > MAX_TRIALS:
+        raise ValueError(f"trials={c.trials} is more than the {MAX_TRIALS:,} queries one run may "
                          "make (each is a line of trajectory.jsonl); use at most that, or a "
                          "time_budget")
+    time_budget = c.time_budget
     if time_budget is not None:
         time_budget = number_in("time_budget", time_budget, 0.0, None, low_open=True)
-    from nasbench1shot1.conf.blackbox import BLACKBOX_OBJECTIVES
-
-    objective = cfg.get("objective", "validation_error")
-    if objective not in BLACKBOX_OBJECTIVES:
-        raise ValueError(f"unknown objective {objective!r}, expected one of "
+    if c.objective not in BLACKBOX_OBJECTIVES:
+        raise ValueError(f"unknown objective {c.objective!r}, expected one of "
                          f"{', '.join(BLACKBOX_OBJECTIVES)}")
-    metric = cfg.get("selection_metric", "validation_accuracy")
-    if metric not in SELECTION_METRICS:
-        raise ValueError(f"unknown selection_metric {metric!r}, expected one of "
+    if c.selection_metric not in SELECTION_METRICS:
+        raise ValueError(f"unknown selection_metric {c.selection_metric!r}, expected one of "
                          f"{', '.join(SELECTION_METRICS)}")
-    return BlackboxSettings(optimizer=name, params=params, search_space=space, seed=seed,
-                            benchmark=benchmark_of(cfg), trials=trials, time_budget=time_budget,
-                            selection_metric=metric)
+    return BlackboxSettings(optimizer=name, params=params, search_space=space, seed=c.seed,
+                            benchmark=c.benchmark.where, trials=c.trials,
+                            time_budget=time_budget, selection_metric=c.selection_metric,
+                            progress=c.progress)
 
 
 @dataclass
@@ -149,7 +151,7 @@ def run(cfg: Any, run_dir: str | os.PathLike | None = None, tracker=None,
         echo: bool = True) -> BlackboxResult:
     """Run one black-box optimization as `cfg` says; see the module docstring."""
     settings = settings_from(cfg)
-    progress = echo and bool(cfg.get("progress", True))
+    progress = echo and settings.progress
     run_dir = Path(run_dir or ".").resolve()
     with own_run_dir(run_dir, KIND, settings.as_dict()):
         return _run(settings, run_dir, tracker, echo, progress)
@@ -176,7 +178,7 @@ def _run(settings: BlackboxSettings, run_dir: Path, tracker, echo: bool,
 
     def record(entry: dict) -> None:
         if not opened:
-            (run_dir / "wandb_id.txt").unlink(missing_ok=True)  # a restart is a new W&B run
+            (run_dir / WANDB_ID_FILE).unlink(missing_ok=True)  # a restart is a new W&B run
             opened["out"] = (run_dir / TRAJECTORY_FILE).open("w")
             if tracker is not None:
                 tracker.start({**settings.as_dict(), "kind": KIND}, run_dir)
@@ -226,7 +228,7 @@ def _run(settings: BlackboxSettings, run_dir: Path, tracker, echo: bool,
         optimum=objective.optimum.as_dict(), run_dir=str(run_dir),
         wall_time=time.perf_counter() - started, reason=reason, history=history,
     )
-    write_json(run_dir / RESULT_FILE, {**result.summary(), "settings": settings.as_dict()})
+    write_result(run_dir, KIND, {**result.summary(), "settings": settings.as_dict()})
     if tracker is not None:
         tracker.finish(result.summary())
     log.log(level, "%s on space %s: %d queries, %.0f simulated s, incumbent %s, test regret %s; "

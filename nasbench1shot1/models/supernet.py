@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from nasbench1shot1.checks import number_in, positive_int
+from nasbench1shot1.conf.search import SupernetSettings
 from nasbench1shot1.models.ops import BN_EPSILON, ConvBnRelu, make_op
 from nasbench1shot1.nasbench.spec import AVAILABLE_OPS
 from nasbench1shot1.spaces import SearchSpace
@@ -144,16 +145,21 @@ class Cell(nn.Module):
         return out
 
 
+#: The search's supernet settings (conf/search.py), the defaults of `SupernetConfig`.
+_SEARCH = SupernetSettings()
+
+
 @dataclass(frozen=True)
 class SupernetConfig:
-    """Sizes of the supernet; the paper's setting: 9 cells, 16 channels, CIFAR-10."""
+    """Sizes of the supernet; the defaults are nb1s1-search's (the paper's 9 cells of 16
+    channels) for CIFAR-10."""
 
-    channels: int = 16
-    num_cells: int = 9
+    channels: int = _SEARCH.channels
+    num_cells: int = _SEARCH.num_cells
     num_classes: int = 10
     in_channels: int = 3
     partial_channels: int = 1
-    bn_momentum: float = 0.1
+    bn_momentum: float = _SEARCH.bn_momentum
     bn_eps: float = BN_EPSILON
 
     def __post_init__(self) -> None:
