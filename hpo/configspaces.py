@@ -78,17 +78,19 @@ def defaults_of(search_cfg: Mapping) -> dict[str, float]:
     The default cutout probability is that of the method's untuned run: 0 when cutout is off.
     """
     train, method = search_cfg["train"], search_cfg["method"]
-    return {
+    values = {
         "weight_decay": train["weight_decay"],
         "cutout_prob": train["cutout_prob"] if train["cutout"] else 0.0,
         "learning_rate": train["learning_rate"],
-        "arch_learning_rate": method.get("arch_learning_rate", 3e-4),
-        "arch_weight_decay": method.get("arch_weight_decay", 1e-3),
         "momentum": train["momentum"],
         "cutout_length": train["cutout_length"],
         "batch_size": train["batch_size"],
         "grad_clip": train["grad_clip"],
     }
+    # the architecture's optimizer: only methods with architecture weights have one (cs3)
+    values.update({key: method[key] for key in ("arch_learning_rate", "arch_weight_decay")
+                   if key in method})
+    return values
 
 
 def to_overrides(config: Mapping[str, object]) -> list[str]:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nasbench1shot1.conf.blackbox import BlackboxConfig
 from nasbench1shot1.nasbench import NASBench
 from nasbench1shot1.spaces import (
     Architecture,
@@ -78,7 +79,7 @@ _TABLES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def space_table(space: SearchSpace, benchmark: NASBench,
-                selection_metric: str = "validation_accuracy") -> SpaceTable:
+                selection_metric: str = BlackboxConfig.selection_metric) -> SpaceTable:
     """The `SpaceTable` of a space in a benchmark, cached per benchmark instance; raises one
     sentence when the benchmark lacks cells of the space."""
     if selection_metric not in SELECTION_METRICS:
@@ -126,7 +127,7 @@ class TabularObjective:
         space: SearchSpace,
         benchmark: NASBench,
         seed: int = 0,
-        selection_metric: str = "validation_accuracy",
+        selection_metric: str = BlackboxConfig.selection_metric,
         trials: int | None = None,
         time_budget: float | None = None,
         on_record: Callable[[dict], None] | None = None,
