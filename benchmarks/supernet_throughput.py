@@ -15,6 +15,8 @@ import time
 
 import torch
 
+from nasbench1shot1.conf.method import METHOD_CONFIGS
+from nasbench1shot1.conf.search import TrainSettings
 from nasbench1shot1.config import method_defaults
 from nasbench1shot1.methods import Batch, get_method
 from nasbench1shot1.models.supernet import Supernet, SupernetConfig
@@ -23,7 +25,7 @@ from nasbench1shot1.spaces import get_search_space
 METHODS = ["darts", "gdas", "pc_darts", "enas", "random_ws"]
 SETTINGS = {name: method_defaults(name) for name in METHODS}  # conf/method.py
 SETTINGS["darts (2nd order)"] = {**SETTINGS["darts"], "unrolled": True}
-BATCH = {"enas": 64, "random_ws": 64}
+TRAIN = TrainSettings()  # nb1s1-search's training settings (conf/search.py)
 
 
 def measure(variant: str, device: torch.device, steps: int, warmup: int = 2) -> float:
@@ -31,12 +33,13 @@ def measure(variant: str, device: torch.device, steps: int, warmup: int = 2) -> 
     cls = get_method(name)
     space = get_search_space(3)
     k = SETTINGS[variant].get("partial_channels", 1) if cls.partial_channels else 1
-    model = Supernet(space, SupernetConfig(channels=16, num_cells=9, partial_channels=k))
+    model = Supernet(space, SupernetConfig(partial_channels=k))  # the paper's 9 cells of 16
     model = model.to(device)
     method = cls(space, model, SETTINGS[variant], epochs=50,
                  generator=torch.Generator().manual_seed(0))
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.025, momentum=0.9, weight_decay=3e-4)
-    size = BATCH.get(name, 96)
+    optimizer = torch.optim.SGD(model.parameters(), lr=TRAIN.learning_rate,
+                                momentum=TRAIN.momentum, weight_decay=TRAIN.weight_decay)
+    size = METHOD_CONFIGS.get(name).batch_size
     train = Batch(torch.randn(size, 3, 32, 32, device=device),
                   torch.randint(0, 10, (size,), device=device))
     valid = Batch(torch.randn(size, 3, 32, 32, device=device),
@@ -46,7 +49,7 @@ def measure(variant: str, device: torch.device, steps: int, warmup: int = 2) -> 
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             start = time.perf_counter()
-        method.step(train, valid, optimizer, 0.025, 5.0)
+        method.step(train, valid, optimizer, TRAIN.learning_rate, TRAIN.grad_clip)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     return steps * size / (time.perf_counter() - start)

@@ -9,33 +9,40 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from nasbench1shot1.conf.cell import NetworkConfig, TrainConfig
+
+#: NAS-Bench-101's recipe: what the build does not change comes from there.
+_NETWORK, _TRAIN = NetworkConfig(), TrainConfig()
+
 
 @dataclass
 class BuildNetworkConfig:
-    """NASBench101Network sizes (in_channels and num_classes come from the data)."""
+    """NASBench101Network sizes (in_channels and num_classes come from the data); the embedded
+    benchmark's small network, NAS-Bench-101's batch-norm epsilon."""
 
     stem_channels: int = 8
     num_stacks: int = 2
     modules_per_stack: int = 1
     bn_momentum: float = 0.1      # PyTorch convention; NAS-Bench-101's 0.003 needs more steps
-    bn_eps: float = 1.0e-5
+    bn_eps: float = _NETWORK.bn_eps
 
 
 @dataclass
 class BuildTrainConfig:
-    """How each cell is trained (`nasbench1shot1.train.TrainConfig`); the augmentation is the
-    data option's (data.crop_padding, data.flip), the seed of run r is `seed + r`."""
+    """How each cell is trained (`conf.cell.TrainConfig`): 5 epochs of SGD in batches of 128 for
+    the embedded benchmark, the rest NAS-Bench-101's; the augmentation is the data option's
+    (data.crop_padding, data.flip), the seed of run r is `seed + r`."""
 
     epochs: int = 5
     batch_size: int = 128
     optimizer: str = "sgd"        # sgd or rmsprop
-    learning_rate: float = 0.2
-    momentum: float = 0.9
-    rmsprop_eps: float = 1.0
-    weight_decay: float = 1.0e-4
-    grad_clip: float = 5.0
-    eval_batch_size: int = 1024
-    device: str = "cpu"
+    learning_rate: float = _TRAIN.learning_rate
+    momentum: float = _TRAIN.momentum
+    rmsprop_eps: float = _TRAIN.rmsprop_eps
+    weight_decay: float = _TRAIN.weight_decay
+    grad_clip: float = _TRAIN.grad_clip
+    eval_batch_size: int = _TRAIN.eval_batch_size
+    device: str = _TRAIN.device
 
 
 @dataclass

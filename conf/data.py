@@ -51,6 +51,11 @@ class BenchmarkConfig:
             raise SettingsError("benchmark.path is empty; give the NAS-Bench-101 file or "
                                 "benchmark=embedded")
 
+    @classmethod
+    def at(cls, where: str) -> BenchmarkConfig:
+        """The benchmark `where` names (as run dirs store it): the embedded one, or a file."""
+        return cls() if where == cls.name else cls(name="nasbench101", path=where)
+
     @property
     def where(self) -> str:
         """What `open_benchmark` takes: the path, or the name of the embedded benchmark."""

@@ -5,6 +5,7 @@ spelled as in every app (method, search_space, seed, data, benchmark, logger).""
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field, is_dataclass
 from typing import Any
 
@@ -116,5 +117,10 @@ def _value(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ",".join(_value(v) for v in value) + "]"
     if isinstance(value, str):
-        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+        # Hydra's quoted value: a backslash is literal unless a quote (or the closing quote)
+        # follows it; `\${` keeps OmegaConf from reading ${...} as an interpolation
+        text = value.replace("${", "\\${")
+        text = re.sub(r"(\\*)'", lambda m: m.group(1) * 2 + "\\'", text)
+        text = re.sub(r"(\\+)$", lambda m: m.group(1) * 2, text)
+        return f"'{text}'"
     return str(value)

@@ -107,6 +107,8 @@ class SearchSettings:
                                 f"{', '.join(map(str, list_spaces()))}")
         if not isinstance(self.method, MethodConfig):
             raise SettingsError("the config has no method; choose one with method=NAME")
+        if str(self.train.batch_size).startswith("${"):  # made in Python, not composed
+            self.train.batch_size = self.method.batch_size
         seed_value("seed", self.seed, SettingsError)
         self.device = device_of("device", self.device, SettingsError)
         try:

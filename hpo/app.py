@@ -2,7 +2,7 @@
 `nb1s1-hpo --cfg job`, the schema in conf/hpo.py).
 
     nb1s1-hpo min_budget=1 max_budget=3 iterations=1                 # tiny, embedded default
-    nb1s1-hpo method=gdas setting=cs3 search_overrides=[experiment=paper]
+    nb1s1-hpo method=gdas setting=cs3 'search_overrides=["experiment=paper"]'
     nb1s1-hpo method=darts data=cifar10 benchmark=nasbench101 logger=wandb
     # join a master (FILE: the master's nameserver.json, or a copy of it with mode 600)
     nb1s1-hpo worker_only=true host=HOST port=PORT run_id=ID secret_file=FILE

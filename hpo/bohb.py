@@ -482,7 +482,8 @@ def _run_bohb(s: HpoSettings, run_dir: Path, echo: bool, configspace) -> dict:
                                              "secret": secret})
             log.log(level, "name server %s:%s, run id %s; join with: nb1s1-hpo worker_only=true "
                     "host=%s port=%s run_id=%s secret_file=%s (on another machine a copy of that "
-                    "file, mode 600; and the same method/search_space/setting/seed)", host, port,
+                    "file, mode 600; and the same method, search_space, setting, seed, data, "
+                    "benchmark and search_overrides)", host, port,
                     run_id, host, port, run_id, secret_file)
             local = HpoSettings(**{**asdict(s), "host": host, "port": port, "run_id": run_id,
                                    "worker_only": True, "secret_file": str(secret_file)})
@@ -492,7 +493,8 @@ def _run_bohb(s: HpoSettings, run_dir: Path, echo: bool, configspace) -> dict:
                 configspace=configspace, run_id=run_id, nameserver=host, nameserver_port=port,
                 eta=s.eta, min_budget=s.min_budget, max_budget=s.max_budget,
                 result_logger=_CountingLogger(
-                    hpres.json_result_logger(directory=str(run_dir), overwrite=False), bar),
+                    hpres.json_result_logger(directory=str(run_dir), overwrite=False), bar,
+                    level),
                 previous_result=previous, ping_interval=2,
                 host=host,  # the dispatcher listens where the workers reach the name server
             )
@@ -556,8 +558,8 @@ class _CountingLogger:
     """HpBandSter's result logger that also moves the progress bar by each finished
     evaluation."""
 
-    def __init__(self, logger, bar) -> None:
-        self.logger, self.bar = logger, bar
+    def __init__(self, logger, bar, level: int) -> None:
+        self.logger, self.bar, self.level = logger, bar, level
 
     def new_config(self, *args, **kwargs) -> None:
         self.logger.new_config(*args, **kwargs)
@@ -565,6 +567,9 @@ class _CountingLogger:
     def __call__(self, job) -> None:
         self.logger(job)
         self.bar.update(1)
+        loss = (job.result or {}).get("loss")
+        log.log(self.level, "evaluation %d: configuration %s at budget %g epochs, loss %s",
+                self.bar.n, list(job.id), job.kwargs["budget"], loss)
 
 
 def _wandb_summary(s: HpoSettings, run_id: str, run_dir: Path, summary: dict) -> None:

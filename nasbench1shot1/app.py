@@ -30,6 +30,18 @@ def _old_spelling(argv: list[str], renamed: Mapping[str, str]) -> tuple[str, str
     return None
 
 
+def _unset_group(argv: list[str]) -> str | None:
+    """The sentence for `group=null` (Hydra 1.3 fails on it with a traceback)."""
+    from nasbench1shot1.conf import GROUPS
+
+    for arg in argv:
+        key, _, value = arg.partition("=")
+        if key in GROUPS and value.strip() in ("null", "~"):
+            return (f"{key}={value} cannot unset config group {key}; choose one of "
+                    f"{', '.join(map(str, GROUPS[key]))}, or leave {key}= out")
+    return None
+
+
 def _to_log_files(level: int, message: str) -> None:
     """`message` into the run dir's log only (Hydra's file handler), not to the console."""
     record = log.makeRecord(log.name, level, __file__, 0, message, (), None)
@@ -64,6 +76,10 @@ def hydra_app(app: str, config_name: str, task: Callable[[Any], Any],
         if old is not None:
             print(f"{app}: error: {old[0]}= is spelled {old[1]}= now (the same words in every "
                   "app: method, search_space, seed, data, benchmark, logger)", file=sys.stderr)
+            sys.exit(2)
+        unset = _unset_group(sys.argv[1:])
+        if unset is not None:
+            print(f"{app}: error: {unset}", file=sys.stderr)
             sys.exit(2)
         return wrapped()
 

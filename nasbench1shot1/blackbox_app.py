@@ -15,7 +15,7 @@ import logging
 from omegaconf import DictConfig, OmegaConf
 
 from nasbench1shot1.app import hydra_app
-from nasbench1shot1.search_app import TEST_OBJECTIVE
+from nasbench1shot1.search_app import TEST_OBJECTIVE, WORST
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +30,11 @@ def run_blackbox(cfg: DictConfig) -> float | None:
     logger = OmegaConf.to_container(cfg.logger, resolve=True)
     tracker = make_tracker(logger, step_metric="trial", job_type="blackbox")
     result = run(cfg, run_dir=HydraConfig.get().runtime.output_dir, tracker=tracker)
-    if cfg.objective == "test_regret":
+    if cfg.objective == "test_regret" or cfg.selection_metric == "test_accuracy":
         log.warning(TEST_OBJECTIVE)
-        return result.final_test_regret
-    return result.incumbent_error
+    value = result.final_test_regret if cfg.objective == "test_regret" \
+        else result.incumbent_error
+    return WORST if value is None else value
 
 
 main = hydra_app("nb1s1-blackbox", "blackbox", run_blackbox)

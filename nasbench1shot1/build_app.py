@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 #: Spellings nb1s1-build used to take, and what they are now.
 RENAMED = {"space": "search_space", "dataset": "data", "data_root": "data.root",
            "data_seed": "data.split_seed", "train.crop_padding": "data.crop_padding",
-           "train.flip": "data.flip"}
+           "train.flip": "data.flip", "train.seed": "seed"}
 
 
 def build_config(s: BuildSettings) -> BuildConfig:
@@ -53,7 +53,7 @@ def run_build(cfg: DictConfig) -> Path:
     from nasbench1shot1.config import to_settings
 
     s = to_settings(cfg)
-    for key in ("num_shards", "workers", "threads"):
+    for key in ("num_shards", "threads"):  # the builder checks workers
         positive_int(key, getattr(s, key))
     build_cfg = build_config(s)
     folder = Path(hydra.utils.to_absolute_path(s.folder))

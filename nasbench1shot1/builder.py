@@ -18,6 +18,7 @@ Slurm array, several machines) can each build one shard into the same folder; `m
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -39,6 +40,7 @@ from nasbench1shot1.progress import bar as progress_bar
 from nasbench1shot1.runfiles import held
 from nasbench1shot1.spaces import cell_architectures, get_search_space
 
+_log = logging.getLogger(__name__)
 BUILD_FILE = "build.json"
 BENCHMARK_FILE = "benchmark.tfrecord"
 
@@ -238,7 +240,8 @@ def _train_shard(cfg: BuildConfig, folder: Path, shard: int, num_shards: int, ne
     data = load_data(cfg.data, cfg.data_root, cfg.data_seed)
     specs = {key: space.to_spec(cells[key]) for key, _ in jobs}
     finished = {key for key, _ in jobs} - {key for key, _ in todo}
-    bar = progress_bar(len(jobs) // cfg.repeats, name, "cell", progress, initial=len(finished))
+    bar = progress_bar(len(jobs) // cfg.repeats, name, "cell", progress, initial=len(finished),
+                       lines=_log)
     with log.open("a") as out:
         for key, repeat in todo:
             train = TrainConfig(**{**cfg.train, "seed": cfg.seed + repeat})
@@ -319,7 +322,8 @@ def build(
         ])
         for i in range(workers)
     ]
-    bar = progress_bar(total, "build", "cell", progress, initial=_cells_done(logs, cfg.repeats))
+    bar = progress_bar(total, "build", "cell", progress, initial=_cells_done(logs, cfg.repeats),
+                       lines=_log)
     try:
         while any(child.poll() is None for child in children):
             time.sleep(1.0)

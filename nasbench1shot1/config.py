@@ -91,13 +91,7 @@ def settings_from(cfg: Any) -> SearchSettings:
         return cfg
     if isinstance(cfg, DictConfig):
         return to_settings(cfg)
-    values = dict(cfg)
-    benchmark = values.get("benchmark")
-    if isinstance(benchmark, str):  # as run dirs store it: where it is
-        values["benchmark"] = (BenchmarkConfig() if benchmark == "embedded"
-                               else BenchmarkConfig(name="nasbench101", path=benchmark))
-    values.setdefault("logger", None)
-    return from_dict(values, SearchSettings, {"method": METHOD_CONFIGS})
+    return from_dict({"logger": None, **dict(cfg)}, SearchSettings, {"method": METHOD_CONFIGS})
 
 
 def from_dict(values: dict, schema: type, groups: dict[str, Registry]) -> Any:
@@ -107,6 +101,8 @@ def from_dict(values: dict, schema: type, groups: dict[str, Registry]) -> Any:
     from omegaconf.errors import OmegaConfBaseException
 
     values = dict(values)
+    if isinstance(values.get("benchmark"), str):  # as run dirs store it: where it is
+        values["benchmark"] = BenchmarkConfig.at(values["benchmark"])
     for group, options in groups.items():
         section = dict(values.get(group) or {})
         name = section.get("name")

@@ -12,6 +12,7 @@ benchmark validation error; never a test figure unless asked for).
 from __future__ import annotations
 
 import logging
+import math
 import os
 
 from omegaconf import DictConfig, OmegaConf
@@ -22,17 +23,31 @@ log = logging.getLogger(__name__)
 
 
 #: The warning of a run that returns a test figure to Hydra.
-TEST_OBJECTIVE = ("objective=test_regret returns a test figure to Hydra: a sweeper that selects "
-                  "on it selects on test data (for studies of the search only)")
+TEST_OBJECTIVE = ("the figure returned to Hydra is a test figure (objective=test_regret, or a "
+                  "black-box selection_metric=test_accuracy): a sweeper that selects on it "
+                  "selects on test data (for studies of the search only)")
 
 
-def objective_of(result, objective: str) -> float | None:
-    """The figure `objective` of a finished search (None when the search has none)."""
-    if objective == "test_regret":
-        return result.final_test_regret
-    if objective == "one_shot_validation_error":
-        return 1.0 - result.history[-1]["valid_accuracy"] if result.history else None
-    return result.final_validation_error
+#: What a run without the figure (diverged, or a cell without a benchmark value) returns: the
+#: worst error, as BOHB's loss of such a run.
+WORST = 1.0
+
+
+def objective_of(result, objective: str) -> float:
+    """The figure `objective` of a search; WORST when the search diverged or has none."""
+    if result.status != "finished" or not result.history:
+        value = None
+    elif objective == "test_regret":
+        value = result.final_test_regret
+    elif objective == "one_shot_validation_error":
+        value = 1.0 - result.history[-1]["valid_accuracy"]
+    else:
+        value = result.final_validation_error
+    if value is None or not math.isfinite(value):
+        log.warning("the search has no %s (%s): it returns the worst value, %s", objective,
+                    result.reason or "no benchmark value for its final cell", WORST)
+        return WORST
+    return float(value)
 
 
 def run_search(cfg: DictConfig) -> float | None:

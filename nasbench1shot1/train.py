@@ -22,42 +22,10 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from nasbench1shot1.checks import number_in, positive_int
+from nasbench1shot1.conf.cell import TrainConfig
 from nasbench1shot1.data import DataSplits, Split, augment_batch
 from nasbench1shot1.models import NASBench101Network, NetworkConfig, count_parameters
 from nasbench1shot1.nasbench.spec import ModelSpec
-
-OPTIMIZERS = ("rmsprop", "sgd")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """How one cell is trained; defaults are NAS-Bench-101's."""
-
-    epochs: int = 108
-    batch_size: int = 256
-    optimizer: str = "rmsprop"
-    learning_rate: float = 0.2
-    momentum: float = 0.9
-    rmsprop_eps: float = 1.0
-    weight_decay: float = 1e-4
-    grad_clip: float = 5.0
-    crop_padding: int = 4
-    flip: bool = True
-    eval_batch_size: int = 1024
-    seed: int = 0
-    device: str = "cpu"
-
-    def __post_init__(self) -> None:
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(
-                f"unknown optimizer {self.optimizer!r}, expected one of {', '.join(OPTIMIZERS)}"
-            )
-        for name in ("epochs", "batch_size", "eval_batch_size"):
-            positive_int(f"train {name}", getattr(self, name))
-        number_in("train learning_rate", self.learning_rate, 0.0, low_open=True)
-        for name in ("weight_decay", "crop_padding", "grad_clip"):
-            number_in(f"train {name}", getattr(self, name), 0.0)
 
 
 @dataclass(frozen=True)

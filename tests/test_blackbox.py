@@ -321,3 +321,12 @@ def test_a_time_budget_run_stops_at_the_query_cap_and_says_so(tmp_path: Path,
     assert result.trials == 50
     assert result.reason.startswith("stopped at the cap of 50 queries")
     assert json.loads((tmp_path / "result.json").read_text())["reason"] == result.reason
+
+
+def test_settings_from_a_plain_dict_as_run_dirs_store_them():
+    stored = {"optimizer": {"name": "random_search"}, "benchmark": "embedded", "trials": 10}
+    settings = settings_from(stored)
+    assert (settings.optimizer, settings.benchmark, settings.trials) == (
+        "random_search", "embedded", 10)
+    assert settings_from({**stored, "benchmark": "/data/nb.tfrecord"}).benchmark == \
+        "/data/nb.tfrecord"

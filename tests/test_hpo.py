@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
+from nasbench1shot1.conf.method import METHOD_CONFIGS
+from nasbench1shot1.conf.search import TrainSettings
 from nasbench1shot1.config import settings_from
 from nasbench1shot1.hpo.bohb import HpoSettings, run_bohb
 from nasbench1shot1.hpo.configspaces import defaults_of, method_configspace, to_overrides
@@ -29,6 +31,9 @@ def search_defaults(method: str, experiment: str = "paper") -> dict:
     return defaults_of(OmegaConf.to_container(cfg, resolve=True))
 
 
+TRAIN = TrainSettings()  # the search's defaults (conf/search.py), those of the paper
+
+
 @pytest.mark.parametrize("method", ["darts", "gdas", "pc_darts"])
 def test_configspaces_of_the_paper_with_the_default_included(method: str):
     defaults = search_defaults(method)
@@ -37,14 +42,16 @@ def test_configspaces_of_the_paper_with_the_default_included(method: str):
         space = method_configspace(method, setting, defaults, seed=0)
         assert len(list(space.values())) == size
         default = dict(space.get_default_configuration())
-        assert default["weight_decay"] == pytest.approx(3e-4)
-        assert default["cutout_prob"] == 0.0
+        assert default["weight_decay"] == pytest.approx(TRAIN.weight_decay)
+        assert default["cutout_prob"] == 0.0  # cutout is off in the untuned run
     default = dict(method_configspace(method, "cs3", defaults).get_default_configuration())
-    assert default["learning_rate"] == pytest.approx(0.025)
-    assert default["arch_learning_rate"] == pytest.approx(3e-4)
-    assert default["arch_weight_decay"] == pytest.approx(1e-3)
+    schema = METHOD_CONFIGS.get(method)
+    assert default["learning_rate"] == pytest.approx(TRAIN.learning_rate)
+    assert default["arch_learning_rate"] == pytest.approx(schema.arch_learning_rate)
+    assert default["arch_weight_decay"] == pytest.approx(schema.arch_weight_decay)
     assert (default["momentum"], default["cutout_length"], default["batch_size"],
-            default["grad_clip"]) == (pytest.approx(0.9), 16, 96, 5)
+            default["grad_clip"]) == (pytest.approx(TRAIN.momentum), TRAIN.cutout_length,
+                                      schema.batch_size, TRAIN.grad_clip)
     space = method_configspace(method, "cs3", defaults)
     assert space["batch_size"].lower == 16 and space["batch_size"].upper == 128
     assert space["arch_weight_decay"].log and space["cutout_length"].log

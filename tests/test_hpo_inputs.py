@@ -14,6 +14,7 @@ import pytest
 from test_hpo import tiny
 
 from nasbench1shot1 import threads
+from nasbench1shot1.conf.hpo import HpoSettings
 from nasbench1shot1.config import compose
 from nasbench1shot1.hpo.app import main as hpo_main
 from nasbench1shot1.tracking import make_tracker
@@ -99,3 +100,13 @@ def test_the_sentences_are_printed_by_the_installed_command(tmp_path: Path):
     assert done.stderr.strip().splitlines() == [
         "nb1s1-hpo: error: port must be an integer from 0 to 65535 (0: any free port), got "
         "70000"]
+
+
+@pytest.mark.parametrize("value", ["/tmp/bs\\x/d.npz", "C:\\data\\cifar\\", "it's", "x${y}",
+                                   "q\\'s", "a,b=[c]", "null", "sp ace", 'dq"x', "true", "1e3"])
+def test_a_value_given_to_nb1s1_hpo_reaches_the_searches_unchanged(value: str):
+    """data.root=, benchmark.path= and method.KEY= of nb1s1-hpo become overrides of every
+    search: Hydra's quoting must give back the very string (backslashes, quotes, ${...})."""
+    settings = HpoSettings(benchmark={"name": "nasbench101", "path": value})
+    cfg = compose("search", [*settings.app_overrides(), "logger=none"])
+    assert cfg.benchmark.path == value

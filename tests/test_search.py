@@ -237,3 +237,16 @@ def test_correlation_study_of_a_run(tmp_path: Path, capsys):
     assert (tmp_path / "correlation.png").stat().st_size > 1000
     assert cli_main(["correlation", str(tmp_path / "nothing")]) == 1
     assert "has no checkpoint.pt" in capsys.readouterr().err
+
+
+def test_the_run_dir_name_leaves_out_what_is_not_the_runs_identity():
+    """A run resumes with another device, thread count, restart, progress or objective: those
+    keys must not name its run dir either (conf/search.yaml's exclude_keys)."""
+    from importlib.resources import files
+
+    from omegaconf import OmegaConf
+
+    from nasbench1shot1.config import CONFIG_MODULE, NOT_IDENTITY
+
+    hydra = OmegaConf.load(files(CONFIG_MODULE) / "search.yaml").hydra
+    assert set(NOT_IDENTITY) <= set(hydra.job.config.override_dirname.exclude_keys)

@@ -187,3 +187,15 @@ def test_write_result_writes_the_kind(tmp_path: Path):
         write_result(tmp_path, "blackbox", {"kind": "search"})
     assert json.loads(path.read_text()) == {"kind": "blackbox", "trials": 5}
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_settings_made_in_python_run(tmp_path: Path):
+    """SearchSettings built without Hydra: train.batch_size follows the method's, as composed."""
+    from nasbench1shot1.conf.method import EnasConfig
+    from nasbench1shot1.conf.search import SearchSettings, SupernetSettings, TrainSettings
+
+    settings = SearchSettings(method=EnasConfig(), train=TrainSettings(epochs=1),
+                              supernet=SupernetSettings(channels=4, num_cells=3))
+    assert settings.train.batch_size == EnasConfig.batch_size
+    result = run(settings, tmp_path, echo=False)
+    assert result.status == "finished" and result.epochs_done == 1

@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 from nasbench1shot1.blackbox_app import run_blackbox
 from nasbench1shot1.config import compose
 from nasbench1shot1.search import RunResult
-from nasbench1shot1.search_app import objective_of
+from nasbench1shot1.search_app import WORST, objective_of
 
 
 def _result(**values) -> RunResult:
@@ -32,6 +32,18 @@ def test_the_search_returns_the_validation_figure_it_is_asked_for():
     assert objective_of(result, "validation_error") == 0.3
     assert objective_of(result, "one_shot_validation_error") == pytest.approx(0.2)
     assert objective_of(result, "test_regret") == 0.1
+
+
+@pytest.mark.parametrize("objective", ["validation_error", "one_shot_validation_error",
+                                       "test_regret"])
+def test_a_run_without_the_figure_returns_the_worst_value(objective: str):
+    """A sweeper needs a number from every trial: a diverged run (or a final cell without a
+    benchmark value) gives the worst error, as BOHB's loss of such a run."""
+    diverged = _result(status="diverged", reason="the training loss became nan in epoch 1",
+                       history=[], final_validation_error=None, final_test_regret=None)
+    assert objective_of(diverged, objective) == WORST
+    no_value = _result(final_validation_error=float("nan"), final_test_regret=None)
+    assert objective_of(no_value, "validation_error") == WORST
 
 
 def test_the_blackbox_app_returns_the_incumbents_error_by_default(tmp_path: Path, monkeypatch):

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
+from nasbench1shot1.conf.logger import WandbConfig
 from nasbench1shot1.config import compose
 from nasbench1shot1.tracking import WandbTracker, make_tracker
 
@@ -23,7 +24,7 @@ def _closed_port() -> int:
 
 def test_the_default_cap_comes_from_the_logger_config():
     logger = OmegaConf.to_container(compose("search", ["logger=wandb"]).logger)
-    assert make_tracker(logger).init_timeout == logger["init_timeout"] == 15
+    assert make_tracker(logger).init_timeout == logger["init_timeout"] == WandbConfig.init_timeout
 
 
 @pytest.mark.timeout(90)

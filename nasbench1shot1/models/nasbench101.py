@@ -13,34 +13,13 @@ has the input-to-output edge (a cell with only that edge is the projection alone
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 from torch import nn
 
-from nasbench1shot1.checks import number_in, positive_int
+from nasbench1shot1.conf.cell import NetworkConfig
 from nasbench1shot1.models.ops import BN_EPSILON, BN_MOMENTUM, ConvBnRelu, make_op
 from nasbench1shot1.nasbench.spec import ModelSpec
-
-
-@dataclass(frozen=True)
-class NetworkConfig:
-    """Sizes of the network; the defaults are NAS-Bench-101's (CIFAR-10, 32x32 RGB)."""
-
-    stem_channels: int = 128
-    num_stacks: int = 3
-    modules_per_stack: int = 3
-    num_classes: int = 10
-    in_channels: int = 3
-    bn_momentum: float = BN_MOMENTUM
-    bn_eps: float = BN_EPSILON
-
-    def __post_init__(self) -> None:
-        for name in ("stem_channels", "num_stacks", "modules_per_stack", "num_classes",
-                     "in_channels"):
-            positive_int(f"network {name}", getattr(self, name))
-        number_in("network bn_momentum", self.bn_momentum, 0.0, 1.0)
 
 
 def vertex_channels(in_channels: int, out_channels: int, matrix: np.ndarray) -> list[int]:

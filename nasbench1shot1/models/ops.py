@@ -9,11 +9,8 @@ from __future__ import annotations
 
 from torch import nn
 
+from nasbench1shot1.conf.cell import BN_EPSILON, BN_MOMENTUM
 from nasbench1shot1.nasbench.spec import CONV1X1, CONV3X3, MAXPOOL3X3
-
-#: NAS-Bench-101's batch norm: TensorFlow decay 0.997 and epsilon 1e-5, in PyTorch's convention.
-BN_MOMENTUM = 1.0 - 0.997
-BN_EPSILON = 1e-5
 
 
 class ConvBnRelu(nn.Sequential):
