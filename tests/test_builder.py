@@ -1,6 +1,7 @@
 """The tabular-benchmark builder on a tiny slice of space 1: build, resume, shards, merge."""
 
 import json
+import logging
 import os
 import shutil
 import signal
@@ -34,6 +35,13 @@ HYDRA_TINY = [
 
 def lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_a_build_not_on_a_terminal_logs_its_progress(tmp_path: Path, caplog):
+    with caplog.at_level(logging.INFO, logger="nasbench1shot1.builder"):
+        build(BuildConfig(**{**TINY, "repeats": 1}), tmp_path / "b", progress=True)
+    lines = [r.getMessage() for r in caplog.records if r.name == "nasbench1shot1.builder"]
+    assert lines and lines[-1].startswith("shard-0-of-1: 4/4 cells")
 
 
 def test_build_writes_an_official_format_benchmark(tmp_path: Path):
