@@ -1,7 +1,7 @@
 """The one wrapper of every Hydra app (`nb1s1-search`, `nb1s1-blackbox`, `nb1s1-build`,
-`nb1s1-hpo`): configs from `pkg://nasbench1shot1.conf`, the old spellings of keys refused with
-one sentence naming the new one, and a bad value ending the app with one line on stderr (also in
-the run dir's log) and exit status 1. What the app's task returns goes back to Hydra (a sweeper
+`nb1s1-hpo`): configs from `pkg://nasbench1shot1.conf`; the old spellings of keys and
+`group=null` refused before Hydra starts, with one sentence (exit status 2); a bad value ending the
+app with one line on stderr (also in the run dir's log) and exit status 1. What the app's task returns goes back to Hydra (a sweeper
 minimizes it)."""
 
 from __future__ import annotations
