@@ -1,8 +1,8 @@
 """The one wrapper of every Hydra app (`nb1s1-search`, `nb1s1-blackbox`, `nb1s1-build`,
 `nb1s1-hpo`): configs from `pkg://nasbench1shot1.conf`; the old spellings of keys and
 `group=null` refused before Hydra starts, with one sentence (exit status 2); a bad value ending the
-app with one line on stderr (also in the run dir's log) and exit status 1. What the app's task returns goes back to Hydra (a sweeper
-minimizes it)."""
+app with one line on stderr (also in the run dir's log) and exit status 1. What the app's task
+returns goes back to Hydra (a sweeper minimizes it)."""
 
 from __future__ import annotations
 
@@ -42,6 +42,32 @@ def _unset_group(argv: list[str]) -> str | None:
     return None
 
 
+def _remove_if_refused() -> None:
+    """A start refused before it claimed its run dir leaves nothing behind: the dir Hydra made
+    for it (its `.hydra/` and log, nothing else) is removed, and so are the parents that are
+    empty then (up to the working directory)."""
+    import shutil
+    from pathlib import Path
+
+    from hydra.core.hydra_config import HydraConfig
+
+    run_dir = Path(HydraConfig.get().runtime.output_dir).resolve()
+    job_log = f"{HydraConfig.get().job.name}.log"
+    if {p.name for p in run_dir.iterdir()} - {".hydra", job_log}:
+        return  # the dir holds more than this start made (another run, a claimed dir)
+    root = logging.getLogger()
+    for handler in list(root.handlers):  # the log file goes with the dir
+        if isinstance(handler, logging.FileHandler) and \
+                Path(handler.baseFilename).resolve().parent == run_dir:
+            root.removeHandler(handler)
+            handler.close()
+    shutil.rmtree(run_dir, ignore_errors=True)
+    top, parent = Path.cwd().resolve(), run_dir.parent
+    while parent != top and top in parent.parents and not any(parent.iterdir()):
+        parent.rmdir()
+        parent = parent.parent
+
+
 def _to_log_files(level: int, message: str) -> None:
     """`message` into the run dir's log only (Hydra's file handler), not to the console."""
     record = log.makeRecord(log.name, level, __file__, 0, message, (), None)
@@ -66,6 +92,7 @@ def hydra_app(app: str, config_name: str, task: Callable[[Any], Any],
         except (ValueError, TypeError, NASBenchError, OSError, RuntimeError) as error:
             _to_log_files(logging.ERROR, str(error))  # the console gets the line below
             print(f"{app}: error: {error}", file=sys.stderr)
+            _remove_if_refused()
             sys.exit(1)
 
     wrapped = hydra.main(version_base="1.3", config_path=CONFIG_PATH,

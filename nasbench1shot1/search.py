@@ -28,6 +28,7 @@ and its attributes (`settings`, `space`, `model`, `method`, `benchmark`, `optimu
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -143,8 +144,43 @@ def run(cfg: Any, run_dir: str | os.PathLike | None = None, tracker=None,
     run_dir = Path(run_dir or ".").resolve()
     # the run dir is held before anything is loaded: a refused start loads nothing
     with own_run_dir(run_dir, KIND, settings.identity()):
+        done = None if settings.restart else finished_result(run_dir, settings)
+        if done is not None:
+            return done
         return Search(settings, benchmark=benchmark, data=data, run_dir=run_dir,
                       tracker=tracker, echo=echo)._run()
+
+
+def finished_result(run_dir: Path, settings: SearchSettings) -> RunResult | None:
+    """The result of the finished search with these settings that `run_dir` holds (read from
+    result.json, metrics.jsonl and the checkpoint; no data or benchmark loaded, nothing trained
+    or written), None if there is none: a finished search started again reports its result and
+    touches nothing."""
+    try:
+        stored = json.loads((run_dir / RESULT_FILE).read_text())
+        history = [json.loads(line) for line in
+                   (run_dir / METRICS_FILE).read_text().splitlines()]
+    except (OSError, ValueError):
+        return None
+    identity = settings.identity()
+    theirs = {k: v for k, v in (stored.get("settings") or {}).items() if k in identity}
+    if (stored.get("status") != "finished" or theirs != identity
+            or stored.get("epochs_done") != settings.train.epochs
+            or [r.get("epoch") for r in history] != list(range(1, settings.train.epochs + 1))):
+        return None
+    # the checkpoint (when kept) is read, not written: a damaged one is named, as when resuming
+    if (run_dir / CHECKPOINT_FILE).exists() and \
+            load_checkpoint(run_dir / CHECKPOINT_FILE)["epoch"] != settings.train.epochs:
+        return None
+    fields = {f.name for f in dataclasses.fields(RunResult)} - {"history", "run_dir"}
+    result = RunResult(**{k: v for k, v in stored.items() if k in fields},
+                       run_dir=str(run_dir), history=history)
+    log.info("%s holds this search, finished: nothing is run again (final cell %s, test regret "
+             "%.4f, best %.4f; %s)", run_dir, (result.final_cell or "-")[:8],
+             result.final_test_regret if result.final_test_regret is not None else float("nan"),
+             result.best_test_regret if result.best_test_regret is not None else float("nan"),
+             run_dir / RESULT_FILE)
+    return result
 
 
 class Search:
@@ -395,7 +431,9 @@ class Search:
             raise ValueError("this search was built without a run_dir, so it cannot run; "
                              "build it with run_dir=...")
         with own_run_dir(self.run_dir, KIND, self.settings.identity()):
-            return self._run()
+            done = None if self.settings.restart else finished_result(self.run_dir,
+                                                                        self.settings)
+            return done if done is not None else self._run()
 
     def _run(self) -> RunResult:
         """`run` in a run dir that the caller holds."""

@@ -213,6 +213,8 @@ def test_a_bad_setting_is_one_sentence(app: str, overrides: list, sentence: str,
     else:
         assert len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "run" / "metrics.jsonl").exists()
+    if not (tmp_path / "run" / "run.json").exists():  # refused before it claimed the run dir
+        assert not (tmp_path / "run").exists()
     if app == "hpo":  # every check of nb1s1-hpo comes before it claims the run dir
         for name in ("run.json", "run.lock", "nameserver.json"):
             assert not (tmp_path / "run" / name).exists(), name

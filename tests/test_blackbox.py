@@ -261,7 +261,7 @@ def test_app_run_rerun_and_multirun(tmp_path: Path):
     assert len((tmp_path / "one" / "trajectory.jsonl").read_text().splitlines()) == 50
     again = subprocess.run([_script(), "trials=50", "logger=none", f"hydra.run.dir={tmp_path}/one"],
                            capture_output=True, text=True, timeout=120, env=env)
-    assert again.returncode == 0 and "nothing to do" in again.stdout
+    assert again.returncode == 0 and "finished: nothing is run again (50 queries" in again.stdout
     multi = subprocess.run(
         [_script(), "--multirun", "optimizer=random_search,reinforce", "seed=0,1", "trials=20",
          "logger=none", f"hydra.sweep.dir={tmp_path}/sweep"],

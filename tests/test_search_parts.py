@@ -199,3 +199,38 @@ def test_settings_made_in_python_run(tmp_path: Path):
     assert settings.train.batch_size == EnasConfig.batch_size
     result = run(settings, tmp_path, echo=False)
     assert result.status == "finished" and result.epochs_done == 1
+
+
+def test_a_finished_search_started_again_reports_its_result_and_touches_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog):
+    cfg = compose("search", ["train.epochs=2", "logger=none", "supernet.channels=4",
+                             "supernet.num_cells=3"])
+    first = run(cfg, tmp_path, echo=False)
+    files = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in tmp_path.iterdir()
+             if p.is_file() and p.name != "run.lock"}
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("a finished search loads nothing")
+
+    monkeypatch.setattr(embedded, "open_benchmark", no_loading)
+    monkeypatch.setattr(data_registry, "load_data", no_loading)
+    started = []
+
+    class Tracker:
+        def start(self, *args):
+            started.append(args)
+
+    with caplog.at_level("INFO", logger="nasbench1shot1.search"):
+        again = run(cfg, tmp_path, tracker=Tracker(), echo=False)
+    assert again.as_dict() == first.as_dict()
+    assert not started  # no new W&B run
+    assert {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in tmp_path.iterdir()
+            if p.is_file() and p.name != "run.lock"} == files
+    assert any("finished: nothing is run again" in r.getMessage() for r in caplog.records)
+    (tmp_path / "checkpoint.pt").unlink()  # deleted to save space: the result is still there
+    assert run(cfg, tmp_path, echo=False).as_dict() == first.as_dict()
+    monkeypatch.undo()
+    # restart=true still starts over
+    assert run(compose("search", ["train.epochs=2", "logger=none", "supernet.channels=4",
+                                  "supernet.num_cells=3", "restart=true"]), tmp_path,
+               echo=False).epochs_done == 2

@@ -163,7 +163,10 @@ def _run(settings: BlackboxSettings, run_dir: Path, tracker, echo: bool,
 
     done = _finished(run_dir, settings)
     if done is not None:
-        log.info("%s already holds this finished run; nothing to do", run_dir)
+        regret = done.final_test_regret
+        log.info("%s holds this run, finished: nothing is run again (%d queries, incumbent "
+                 "%s, test regret %s; %s)", run_dir, done.trials, (done.incumbent or "-")[:8],
+                 "-" if regret is None else f"{regret:.4f}", run_dir / RESULT_FILE)
         return done
     space = get_search_space(settings.search_space)
     benchmark = open_benchmark(settings.benchmark, seed=settings.seed)
