@@ -52,6 +52,9 @@ def _remove_if_refused() -> None:
     from hydra.core.hydra_config import HydraConfig
 
     run_dir = Path(HydraConfig.get().runtime.output_dir).resolve()
+    top = Path.cwd().resolve()
+    if run_dir == top or run_dir in top.parents:
+        return  # hydra.run.dir=. (or above): the user's own folder
     job_log = f"{HydraConfig.get().job.name}.log"
     if {p.name for p in run_dir.iterdir()} - {".hydra", job_log}:
         return  # the dir holds more than this start made (another run, a claimed dir)
@@ -62,7 +65,7 @@ def _remove_if_refused() -> None:
             root.removeHandler(handler)
             handler.close()
     shutil.rmtree(run_dir, ignore_errors=True)
-    top, parent = Path.cwd().resolve(), run_dir.parent
+    parent = run_dir.parent
     while parent != top and top in parent.parents and not any(parent.iterdir()):
         parent.rmdir()
         parent = parent.parent

@@ -268,3 +268,23 @@ def test_an_old_spelling_or_an_unset_group_is_one_sentence(app: str, override: s
     assert exit_.value.code == 2
     assert err.strip().splitlines() == [err.strip()] and sentence in err
     assert not any(tmp_path.iterdir())  # refused before Hydra made a run dir
+
+
+def test_a_refused_start_never_removes_the_users_own_folder(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch,
+                                                             capsys):
+    """hydra.run.dir=. : the run dir is the working directory, which is not this start's to
+    remove; a refused start in a default run dir removes what Hydra made for it."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["nb1s1-search", "logger=none", "train.epochs=0",
+                                      "hydra.run.dir=."])
+    with pytest.raises(SystemExit):
+        search_main()
+    assert tmp_path.is_dir() and (tmp_path / ".hydra").is_dir()
+    capsys.readouterr()
+    (tmp_path / "keep.txt").write_text("mine")
+    monkeypatch.setattr(sys, "argv", ["nb1s1-search", "logger=none", "train.epochs=0"])
+    with pytest.raises(SystemExit):
+        search_main()
+    assert "train.epochs must be a positive integer" in capsys.readouterr().err
+    assert not (tmp_path / "outputs").exists() and (tmp_path / "keep.txt").is_file()
