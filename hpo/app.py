@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from omegaconf import DictConfig
 
 from nasbench1shot1.app import hydra_app
@@ -22,6 +24,8 @@ def run_hpo(cfg: DictConfig) -> float | None:
     from nasbench1shot1.config import to_settings
     from nasbench1shot1.hpo.bohb import run_bohb, run_worker
 
+    # HpBandSter logs every dispatcher step at INFO; the run logs one line per evaluation
+    logging.getLogger("hpbandster").setLevel(logging.WARNING)
     settings = to_settings(cfg)
     run_dir = HydraConfig.get().runtime.output_dir
     if settings.worker_only:

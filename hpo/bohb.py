@@ -549,9 +549,14 @@ def _run_bohb(s: HpoSettings, run_dir: Path, echo: bool, configspace) -> dict:
     _wandb_summary(s, run_id, run_dir, summary)
     inc = summary["incumbent"]
     log.log(level, "incumbent %s at budget %s: validation error %s, test regret %s, config %s; "
-            "%s", inc["config_id"], inc["budget"], inc["loss"], inc["test_regret"],
-            inc["config"], run_dir / INCUMBENT_FILE)
+            "%s", inc["config_id"], inc["budget"], _rounded(inc["loss"]),
+            _rounded(inc["test_regret"]), inc["config"], run_dir / INCUMBENT_FILE)
     return summary
+
+
+def _rounded(value) -> str:
+    """A loss or regret for a log line: 4 decimals, or '-' when there is none."""
+    return "-" if value is None else f"{value:.4f}"
 
 
 class _CountingLogger:
@@ -567,9 +572,14 @@ class _CountingLogger:
     def __call__(self, job) -> None:
         self.logger(job)
         self.bar.update(1)
-        loss = (job.result or {}).get("loss")
-        log.log(self.level, "evaluation %d: configuration %s at budget %g epochs, loss %s",
-                self.bar.n, list(job.id), job.kwargs["budget"], loss)
+        result = job.result or {}
+        info = result.get("info") or {}
+        times = job.timestamps or {}
+        seconds = times.get("finished", 0.0) - times.get("started", 0.0)
+        log.log(self.level, "evaluation %d: configuration %s %s at budget %g epochs: loss %s, "
+                "test regret %s, %.1f s", self.bar.n, list(job.id), job.kwargs.get("config"),
+                job.kwargs["budget"], _rounded(result.get("loss")),
+                _rounded(info.get("test_regret")), seconds)
 
 
 def _wandb_summary(s: HpoSettings, run_id: str, run_dir: Path, summary: dict) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -50,6 +51,29 @@ def objective_of(result, objective: str) -> float:
     return float(value)
 
 
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _four(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def end_line(result) -> str:
+    """The app's last line: status, epochs, the final cell (hash and ops), its validation error
+    and test regret (4 decimals), the best regret, the result file."""
+    ops = ", ".join((result.final_architecture or {}).get("ops") or []) or "-"
+    cell = (result.final_cell or "-")[:8]
+    why = f" ({result.reason})" if result.reason else ""
+    return (f"{result.status}{why} after {result.epochs_done}/{result.epochs} epochs: final cell "
+            f"{cell} (ops {ops}), benchmark validation error "
+            f"{_four(result.final_validation_error)}, test regret "
+            f"{_four(result.final_test_regret)} (best {_four(result.best_test_regret)}); "
+            f"{Path(result.run_dir or '.') / 'result.json'}")
+
+
 def run_search(cfg: DictConfig) -> float | None:
     """The app's task: the search `cfg` says, in the Hydra run dir."""
     from hydra.core.hydra_config import HydraConfig
@@ -65,10 +89,15 @@ def run_search(cfg: DictConfig) -> float | None:
         cfg.threads = thread_policy.share(thread_policy.available_cores() if jobs < 0 else jobs)
     settings = settings_from(cfg)  # every check, the logger's included, before the tracker
     tracker = make_tracker(OmegaConf.to_container(cfg.logger, resolve=True))
-    result = run(settings, run_dir=HydraConfig.get().runtime.output_dir, tracker=tracker)
-    log.info("%s: final cell %s, benchmark validation error %s, test regret %s; results in %s",
-             result.status, result.final_cell, result.final_validation_error,
-             result.final_test_regret, result.run_dir)
+    run_dir = HydraConfig.get().runtime.output_dir
+    s = settings
+    device = s.device if s.device != "auto" else ("cuda" if _cuda() else "cpu")
+    log.info("%s on search space %d, seed %d, %d epochs: %s against the %s benchmark; %s, %d "
+             "thread(s); run dir %s; %s", s.method.name, s.search_space, s.seed,
+             s.train.epochs, s.data.name, s.benchmark.where, device, s.threads, run_dir,
+             tracker.describe(run_dir))
+    result = run(settings, run_dir=run_dir, tracker=tracker)
+    log.info("%s", end_line(result))
     if cfg.objective == "test_regret":
         log.warning(TEST_OBJECTIVE)
     return objective_of(result, cfg.objective)

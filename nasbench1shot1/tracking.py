@@ -34,6 +34,10 @@ class Tracker:
     def __init__(self, config: Any = None, **options: Any) -> None:
         pass
 
+    def describe(self, run_dir: Path) -> str:
+        """Where the tracker mirrors the run, for the app's first line."""
+        return "no tracker (logger=none)"
+
     def start(self, config: dict, run_dir: Path) -> None:
         pass
 
@@ -72,6 +76,18 @@ class WandbTracker(Tracker):
         self.summary_hook = None
         self.run = None
 
+    def resolved_mode(self) -> str:
+        """W&B's mode for this run: `auto` is online with a login, offline without."""
+        if self.mode != "auto":
+            return self.mode
+        return "online" if _logged_in() else "offline"
+
+    def describe(self, run_dir: Path) -> str:
+        where = f"files under {Path(run_dir) / 'wandb'}"
+        if self.resolved_mode() == "offline":
+            where += "; `wandb sync` uploads them"
+        return f"W&B {self.resolved_mode()} (project {self.project}; {where})"
+
     def _warn(self, what: str, error: BaseException, note: str = "") -> None:
         reason = (str(error).strip().splitlines() or [""])[0]
         _log.warning("W&B %s failed (%s: %s)%s; the search goes on without it", what,
@@ -87,8 +103,7 @@ class WandbTracker(Tracker):
             import wandb
 
             method, space, seed, data = _labels(config)
-            mode = self.mode if self.mode != "auto" else (
-                "online" if _logged_in() else "offline")
+            mode = self.resolved_mode()
             id_file = run_dir / WANDB_ID_FILE
             run_id = id_file.read_text().strip() if id_file.exists() else uuid.uuid4().hex[:8]
             id_file.write_text(run_id)

@@ -79,7 +79,8 @@ BAD = [
     ("search", ["restart=perhaps"], "Value 'perhaps' is not a valid bool"),
     ("search", ["progress=perhaps"], "Value 'perhaps' is not a valid bool"),
     ("search", ["benchmark=nasbench101", "benchmark.path=/no/such/file.tfrecord"],
-     "/no/such/file.tfrecord"),
+     "benchmark file /no/such/file.tfrecord does not exist; `nb1s1 benchmark download --dest "
+     "DIR` fetches the official NAS-Bench-101 file"),
     ("search", ["+benchmark.foo=1"], "unknown key benchmark.foo, expected one of name, path"),
     ("search", ["search_space=true"], "Value 'True' of type 'bool' could not be converted"),
     ("search", ["search_space=1.5"], "Value '1.5' of type 'float' could not be converted"),

@@ -5,6 +5,7 @@ on the real partial NAS-Bench-101 table."""
 
 import dataclasses
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -330,3 +331,23 @@ def test_settings_from_a_plain_dict_as_run_dirs_store_them():
         "random_search", "embedded", 10)
     assert settings_from({**stored, "benchmark": "/data/nb.tfrecord"}).benchmark == \
         "/data/nb.tfrecord"
+
+
+@pytest.mark.parametrize(("overrides", "sentence"), [
+    (["optimizer=regularized_evolution", "trials=50"],
+     "regularized_evolution with trials=50 <= optimizer.population_size=100 never mutates"),
+    (["optimizer=hyperband", "trials=30"],  # the embedded benchmark has one epoch budget
+     "hyperband with a single epoch budget (5; the benchmark has 5) has no successive halving"),
+])
+def test_settings_that_make_an_optimizer_degenerate_are_warned(overrides, sentence, tmp_path,
+                                                               caplog):
+    with caplog.at_level(logging.WARNING, logger="nasbench1shot1.blackbox.run"):
+        run(config(*overrides), tmp_path, echo=False)
+    assert any(sentence in r.getMessage() for r in caplog.records)
+
+
+def test_no_warning_when_the_optimizer_works_as_meant(small_benchmark: Path, tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="nasbench1shot1.blackbox.run"):
+        run(config("optimizer=hyperband", f"benchmark.path={small_benchmark}", "trials=20"),
+            tmp_path, echo=False)
+    assert not [r for r in caplog.records if r.name == "nasbench1shot1.blackbox.run"]

@@ -307,6 +307,13 @@ def test_nb1s1_hpo_prints_the_incumbent(tmp_path: Path):
          f"hydra.run.dir={tmp_path}"], capture_output=True, text=True, timeout=230)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "incumbent [" in done.stdout and "test regret" in done.stdout
+    # one line per finished evaluation; none of HpBandSter's INFO lines (dispatcher steps)
+    evaluations = len(json.loads("[" + ",".join(
+        (tmp_path / "results.json").read_text().splitlines()) + "]"))
+    lines = done.stdout.splitlines()
+    assert sum("evaluation " in line and "at budget 1 epochs: loss" in line
+               for line in lines) == evaluations
+    assert not [line for line in lines if "][hpbandster" in line]
     bad = subprocess.run([script, "setting=cs9", f"hydra.run.dir={tmp_path}/bad"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1

@@ -5,6 +5,7 @@ import json
 import logging
 import os
 import pickle
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 from conftest import SHARED_CIFAR
 
+from nasbench1shot1.conf.search import TrainSettings
 from nasbench1shot1.config import SettingsError, compose, settings_from
 from nasbench1shot1.data import cifar10 as cifar_module
 from nasbench1shot1.data.cifar10 import DataError, load_cifar10_splits
@@ -104,7 +106,7 @@ def test_default_run_end_to_end(tmp_path: Path, caplog):
     assert saved["final_cell"] == lines[-1]["cell"] == result.final_cell
     assert saved["best_test_regret"] == min(x["test_regret"] for x in lines)
     assert result.final_test_regret >= 0
-    assert lines[0]["learning_rate"] == 0.025 > lines[1]["learning_rate"]
+    assert lines[0]["learning_rate"] == TrainSettings.learning_rate > lines[1]["learning_rate"]
     # one line per epoch, at INFO for a run of its own (the app's console shows INFO)
     echoed = [r for r in caplog.records if r.getMessage().startswith("epoch ")]
     assert [r.getMessage()[:11] for r in echoed] == ["epoch   1/2", "epoch   2/2"]
@@ -250,3 +252,18 @@ def test_the_run_dir_name_leaves_out_what_is_not_the_runs_identity():
 
     hydra = OmegaConf.load(files(CONFIG_MODULE) / "search.yaml").hydra
     assert set(NOT_IDENTITY) <= set(hydra.job.config.override_dirname.exclude_keys)
+
+
+def test_the_app_says_what_runs_first_and_what_it_found_last(tmp_path: Path):
+    script = shutil.which("nb1s1-search") or pytest.fail("nb1s1-search is not installed")
+    done = subprocess.run([script, "train.epochs=1", "logger=none", *SMALL, "progress=false",
+                           f"hydra.run.dir={tmp_path}"], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = [line.split(" - ", 1)[1] for line in done.stdout.splitlines() if " - " in line]
+    assert lines[0].startswith("darts on search space 1, seed 0, 1 epochs: digits against the "
+                               "embedded benchmark; cpu, 1 thread(s); run dir ")
+    assert lines[0].endswith("no tracker (logger=none)")
+    assert re.fullmatch(r"finished after 1/1 epochs: final cell [0-9a-f]{8} \(ops [a-z0-9x, -]+"
+                        r"\), benchmark validation error \d\.\d{4}, test regret \d\.\d{4} "
+                        r"\(best \d\.\d{4}\); .*result\.json", lines[-1]), lines[-1]

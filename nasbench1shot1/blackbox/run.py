@@ -157,6 +157,24 @@ def run(cfg: Any, run_dir: str | os.PathLike | None = None, tracker=None,
         return _run(settings, run_dir, tracker, echo, progress)
 
 
+def degenerate(settings: BlackboxSettings, epochs: list[int]) -> list[str]:
+    """Sentences on settings that make the optimizer another one (the run goes on)."""
+    found = []
+    population = settings.params.get("population_size")
+    if settings.optimizer == "regularized_evolution" and settings.trials is not None \
+            and settings.trials <= population:
+        found.append(f"regularized_evolution with trials={settings.trials} <= "
+                     f"optimizer.population_size={population} never mutates: it is random "
+                     "search here")
+    low = settings.params.get("min_budget") or min(epochs)
+    high = settings.params.get("max_budget") or max(epochs)
+    if settings.optimizer in ("hyperband", "bohb") and low == high:
+        found.append(f"{settings.optimizer} with a single epoch budget ({high}; the benchmark "
+                     f"has {', '.join(map(str, epochs))}) has no successive halving: hyperband "
+                     "is random search here, bohb its model-based sampling at that budget")
+    return found
+
+
 def _run(settings: BlackboxSettings, run_dir: Path, tracker, echo: bool,
          progress: bool) -> BlackboxResult:
     from nasbench1shot1.embedded import open_benchmark
@@ -171,6 +189,8 @@ def _run(settings: BlackboxSettings, run_dir: Path, tracker, echo: bool,
     space = get_search_space(settings.search_space)
     benchmark = open_benchmark(settings.benchmark, seed=settings.seed)
     optimizer = get_optimizer(settings.optimizer)
+    for warning in degenerate(settings, benchmark.epochs):
+        log.warning("%s", warning)
     every = max(1, (settings.trials or 1000) // 10)
     # The file and the tracker open at the first query: a run refused before it (a bad budget,
     # a benchmark without the metric) leaves neither a truncated trajectory nor a W&B run.

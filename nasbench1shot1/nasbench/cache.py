@@ -19,7 +19,7 @@ import os
 import warnings
 from pathlib import Path
 
-from .errors import BenchmarkFileError, DamagedTableError
+from .errors import BenchmarkFileError, DamagedTableError, missing_file
 from .table import CellTable, read_meta
 from .tfrecord import read_columns
 
@@ -137,7 +137,7 @@ def convert(
     """
     source = Path(path)
     if not source.is_file():
-        raise BenchmarkFileError(f"benchmark file {source} does not exist")
+        raise missing_file(source)
     candidates = cache_candidates(source, cache_dir)
     if not force and (found := _find_cache(source, candidates)) is not None:
         return found[1]
@@ -159,7 +159,7 @@ def load_table(
     if path.is_dir():
         return CellTable.load(path), path
     if not path.is_file():
-        raise BenchmarkFileError(f"benchmark file {path} does not exist")
+        raise missing_file(path)
     if path.suffix == ".npz":
         return CellTable.load(path), None
     candidates = cache_candidates(path, cache_dir)

@@ -32,6 +32,13 @@ class BenchmarkFileError(NASBenchError, ValueError):
     """A benchmark file or cache that is missing, damaged or not in the expected format."""
 
 
+def missing_file(path) -> BenchmarkFileError:
+    """The error of a benchmark file that is not there, with where to get one."""
+    return BenchmarkFileError(
+        f"benchmark file {path} does not exist; `nb1s1 benchmark download --dest DIR` fetches "
+        "the official NAS-Bench-101 file (then benchmark.path=DIR/nasbench_only108.tfrecord)")
+
+
 class DamagedTableError(BenchmarkFileError):
     """A saved table folder with a file that is missing, unreadable or not what its checksum says.
 

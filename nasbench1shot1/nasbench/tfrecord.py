@@ -29,7 +29,7 @@ from pathlib import Path
 import crc32c
 import numpy as np
 
-from .errors import BenchmarkFileError
+from .errors import BenchmarkFileError, missing_file
 from .proto import ModelMetrics, WireFormatError, decode_model_metrics, encode_model_metrics
 from .spec import AVAILABLE_OPS, INPUT, INPUT_LABEL, OUTPUT, OUTPUT_LABEL
 
@@ -69,7 +69,7 @@ def read_records(path: str | os.PathLike) -> Iterator[bytes]:
     try:
         stream = open(path, "rb", buffering=1 << 20)  # noqa: SIM115 - closed by the with below
     except FileNotFoundError:
-        raise BenchmarkFileError(f"benchmark file {path} does not exist") from None
+        raise missing_file(path) from None
     except OSError as exc:
         raise BenchmarkFileError(f"cannot open benchmark file {path} ({exc.strerror})") from None
     with stream:
