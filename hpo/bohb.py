@@ -129,8 +129,7 @@ def _search_config(s: HpoSettings) -> dict:
 
     def composed(overrides: list[str]):
         cfg = compose_search(overrides)
-        settings_from(cfg)
-        return cfg
+        return cfg, settings_from(cfg)
 
     try:
         composed([*base, *tail])
@@ -138,11 +137,11 @@ def _search_config(s: HpoSettings) -> dict:
         raise ValueError(f"method={s.method} (with this data and benchmark) does not give a "
                          f"search config ({_reason(error)})") from None
     try:
-        cfg = composed([*base, *s.search_overrides, *tail])
+        cfg, settings = composed([*base, *s.search_overrides, *tail])
     except (*hydra_errors, ValueError) as error:
         failure = error
     else:
-        where = settings_from(cfg).benchmark.where
+        where = settings.benchmark.where
         if where != "embedded" and not Path(where).exists():
             raise ValueError(f"the searches' benchmark {where} does not exist; give the "
                              "NAS-Bench-101 file with benchmark.path=... (nb1s1 benchmark "

@@ -51,20 +51,27 @@ def _remove_if_refused() -> None:
 
     from hydra.core.hydra_config import HydraConfig
 
+    from nasbench1shot1.runfiles import LOCK_FILE, RunDirError, held
+
     run_dir = Path(HydraConfig.get().runtime.output_dir).resolve()
     top = Path.cwd().resolve()
     if run_dir == top or run_dir in top.parents:
         return  # hydra.run.dir=. (or above): the user's own folder
-    job_log = f"{HydraConfig.get().job.name}.log"
-    if {p.name for p in run_dir.iterdir()} - {".hydra", job_log}:
-        return  # the dir holds more than this start made (another run, a claimed dir)
-    root = logging.getLogger()
-    for handler in list(root.handlers):  # the log file goes with the dir
-        if isinstance(handler, logging.FileHandler) and \
-                Path(handler.baseFilename).resolve().parent == run_dir:
-            root.removeHandler(handler)
-            handler.close()
-    shutil.rmtree(run_dir, ignore_errors=True)
+    made = {".hydra", f"{HydraConfig.get().job.name}.log", LOCK_FILE}
+    try:
+        # held while it is looked at and removed: a run starting there meanwhile keeps it
+        with held(run_dir / LOCK_FILE, str(run_dir), "-"):
+            if {p.name for p in run_dir.iterdir()} - made:
+                return  # more than this start made (another run's files, a claimed dir)
+            root = logging.getLogger()
+            for handler in list(root.handlers):  # the log file goes with the dir
+                if isinstance(handler, logging.FileHandler) and \
+                        Path(handler.baseFilename).resolve().parent == run_dir:
+                    root.removeHandler(handler)
+                    handler.close()
+            shutil.rmtree(run_dir, ignore_errors=True)
+    except RunDirError:
+        return
     parent = run_dir.parent
     while parent != top and top in parent.parents and not any(parent.iterdir()):
         parent.rmdir()

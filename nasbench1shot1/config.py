@@ -39,8 +39,11 @@ def compose(config_name: str, overrides: list[str] | tuple[str, ...] = ()):
         return hydra_compose(config_name, overrides=list(overrides))
 
 
-def _first_line(error: Exception) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+def _sentence(error: Exception, prefix: str = "") -> SettingsError:
+    """OmegaConf's error as one sentence: its first line and the key (under `prefix`)."""
+    first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    key = getattr(error, "full_key", None)
+    return SettingsError(first + (f" (key {prefix}{key})" if key else ""))
 
 
 def _refuse_unknown_keys(cfg: Any, prefix: str = "") -> None:
@@ -77,9 +80,7 @@ def to_settings(cfg: Any, schema: type | None = None, prefix: str = "") -> Any:
         _refuse_unknown_keys(cfg, prefix)
         return OmegaConf.to_object(cfg)
     except OmegaConfBaseException as error:
-        key = getattr(error, "full_key", None)
-        where = f" (key {prefix}{key})" if key else ""
-        raise SettingsError(f"{_first_line(error)}{where}") from None
+        raise _sentence(error, prefix) from None
 
 
 def settings_from(cfg: Any) -> SearchSettings:
@@ -112,9 +113,7 @@ def from_dict(values: dict, schema: type, groups: dict[str, Registry]) -> Any:
         try:
             values[group] = OmegaConf.merge(OmegaConf.structured(options[name]), section)
         except OmegaConfBaseException as error:
-            key = getattr(error, "full_key", None)
-            raise SettingsError(f"{_first_line(error)}"
-                                + (f" (key {group}.{key})" if key else "")) from None
+            raise _sentence(error, f"{group}.") from None
     return to_settings(OmegaConf.create(values, flags={"allow_objects": True}), schema)
 
 

@@ -142,13 +142,16 @@ def run(cfg: Any, run_dir: str | os.PathLike | None = None, tracker=None,
     """
     settings = settings_from(cfg)
     run_dir = Path(run_dir or ".").resolve()
-    # the run dir is held before anything is loaded: a refused start loads nothing
+    return _held_run(run_dir, settings, lambda: Search(
+        settings, benchmark=benchmark, data=data, run_dir=run_dir, tracker=tracker, echo=echo))
+
+
+def _held_run(run_dir: Path, settings: SearchSettings, search) -> RunResult:
+    """Hold the run dir, then report the finished run it holds or run `search()` there. The
+    dir is held before anything is loaded: a refused start (or a finished run) loads nothing."""
     with own_run_dir(run_dir, KIND, settings.identity()):
         done = None if settings.restart else finished_result(run_dir, settings)
-        if done is not None:
-            return done
-        return Search(settings, benchmark=benchmark, data=data, run_dir=run_dir,
-                      tracker=tracker, echo=echo)._run()
+        return done if done is not None else search()._run()
 
 
 def finished_result(run_dir: Path, settings: SearchSettings) -> RunResult | None:
@@ -430,10 +433,7 @@ class Search:
         if self.run_dir is None:
             raise ValueError("this search was built without a run_dir, so it cannot run; "
                              "build it with run_dir=...")
-        with own_run_dir(self.run_dir, KIND, self.settings.identity()):
-            done = None if self.settings.restart else finished_result(self.run_dir,
-                                                                        self.settings)
-            return done if done is not None else self._run()
+        return _held_run(self.run_dir, self.settings, lambda: self)
 
     def _run(self) -> RunResult:
         """`run` in a run dir that the caller holds."""

@@ -289,3 +289,21 @@ def test_a_refused_start_never_removes_the_users_own_folder(tmp_path: Path,
         search_main()
     assert "train.epochs must be a positive integer" in capsys.readouterr().err
     assert not (tmp_path / "outputs").exists() and (tmp_path / "keep.txt").is_file()
+
+
+def test_a_refused_start_keeps_a_run_dir_another_run_holds(tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch):
+    """The dir is removed under its lock: a run that took it meanwhile keeps it."""
+    from nasbench1shot1.runfiles import LOCK_FILE, held
+
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    monkeypatch.setattr(sys, "argv", ["nb1s1-search", "logger=none", "train.epochs=0",
+                                      f"hydra.run.dir={run_dir}"])
+    with held(run_dir / LOCK_FILE, str(run_dir), "-"), pytest.raises(SystemExit):
+        search_main()
+    assert (run_dir / ".hydra").is_dir()
+    with pytest.raises(SystemExit):  # nobody holds it now: the refused start's dir goes
+        search_main()
+    assert not run_dir.exists()
