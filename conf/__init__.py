@@ -29,9 +29,23 @@ GROUPS = {"method": METHOD_CONFIGS, "optimizer": OPTIMIZER_CONFIGS, "logger": LO
           "data": DATA_OPTIONS, "benchmark": BENCHMARK_OPTIONS}
 
 
+def run_name(override_dirname: str) -> str:
+    """The last part of a run dir's name (resolver `nb1s1.run_name` in the apps' YAML): the
+    overrides that make the run what it is (`hydra.job.override_dirname`), or `default` when
+    there are none, so that a run with overrides is a sibling of the one without, never inside
+    it."""
+    from nasbench1shot1.runfiles import DEFAULT_RUN
+
+    return override_dirname or DEFAULT_RUN
+
+
 def register() -> None:
-    """Store every schema in Hydra's ConfigStore (idempotent)."""
+    """Store every schema in Hydra's ConfigStore and the resolver `nb1s1.run_name` (both
+    idempotent)."""
     from hydra.core.config_store import ConfigStore
+    from omegaconf import OmegaConf
+
+    OmegaConf.register_new_resolver("nb1s1.run_name", run_name, replace=True)
 
     store = ConfigStore.instance()
     for name, schema in ROOT_SCHEMAS.items():

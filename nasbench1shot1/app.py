@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from nasbench1shot1.config import CONFIG_PATH
@@ -47,7 +48,6 @@ def _remove_if_refused() -> None:
     for it (its `.hydra/` and log, nothing else) is removed, and so are the parents that are
     empty then (up to the working directory)."""
     import shutil
-    from pathlib import Path
 
     from hydra.core.hydra_config import HydraConfig
 
@@ -78,6 +78,23 @@ def _remove_if_refused() -> None:
         parent = parent.parent
 
 
+def _refuse_older_layout() -> None:
+    """A start whose run dir is `<seed dir>/default` while the seed dir itself holds the run of
+    the earlier layout (the runs with overrides nested inside it) would start that run afresh
+    beside it: refused, naming the command that moves it (`nb1s1 runs upgrade`)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from nasbench1shot1.runfiles import RunDirError, older_run_above
+
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    above = older_run_above(run_dir)
+    if above is not None:
+        raise RunDirError(
+            f"{above} holds a run made before every run had a folder of its own, and this start "
+            f"would begin it again in {run_dir}; move it there first with `nb1s1 runs upgrade "
+            f"{above}` (or `nb1s1 runs upgrade outputs` for every such run), then start again")
+
+
 def _to_log_files(level: int, message: str) -> None:
     """`message` into the run dir's log only (Hydra's file handler), not to the console."""
     record = log.makeRecord(log.name, level, __file__, 0, message, (), None)
@@ -98,6 +115,7 @@ def hydra_app(app: str, config_name: str, task: Callable[[Any], Any],
 
     def body(cfg):
         try:
+            _refuse_older_layout()
             return task(cfg)
         except (ValueError, TypeError, NASBenchError, OSError, RuntimeError) as error:
             _to_log_files(logging.ERROR, str(error))  # the console gets the line below

@@ -1,5 +1,5 @@
 """`nb1s1`: the utility command line (benchmark files and builds, search-space facts, the
-correlation study, the analysis of finished runs).
+correlation study, the analysis of finished runs, moving run dirs of an earlier layout).
 
 Every failure a user can cause ends in one sentence on stderr and exit status 1; argparse keeps
 status 2 for malformed command lines.
@@ -40,8 +40,36 @@ def _benchmark_info(args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps(info, indent=2))
         return
-    for key, value in info.items():
-        print(f"{key}: {value}")
+    print("\n".join(info_table(info)))
+
+
+def info_table(info: dict) -> list[str]:
+    """The lines `nb1s1 benchmark info` prints: `describe`'s facts (and `spread`'s) as a table."""
+    epochs = info["epochs"]
+    lines = [f"{'source':<22}{info['source'] or 'in memory'}",
+             f"{'cache':<22}{info['cache'] or 'none'}",
+             f"{'cells':<22}{info['cells']:,}",
+             f"{'epoch budgets':<22}{', '.join(map(str, epochs))}",
+             f"{'repeats':<22}{info['repeats']}",
+             f"{'parameters known':<22}{info['trainable_parameters']:,} cells",
+             "", "values present (cells x repeats) per epoch budget:",
+             f"  {'metric':<30}" + "".join(f"{e:>10}" for e in epochs)]
+    lines += [f"  {name:<30}" + "".join(f"{counts.get(e, 0):>10,}" for e in epochs)
+              for name, counts in info["fields"].items()]
+    spread = info.get("spread")
+    if spread:
+        lines += ["", f"spread at {spread['epochs']} epochs over {spread['cells']:,} cells "
+                      "(mean test accuracy over repeats):"]
+        lines += [f"  {which:<30}{spread[f'{which}_mean_test_accuracy']:>10.4f}"
+                  for which in ("best", "median", "worst")]
+        pairs = spread["spearman_between_repeats"]
+        if pairs:
+            lines += ["  Spearman of test accuracy between repeats:"]
+            lines += [f"    repeats {pair:<21}{value:>10.4f}" for pair, value in pairs.items()]
+            lines += [f"    {'mean':<29}{spread['mean_spearman_between_repeats']:>10.4f}"]
+        else:
+            lines += ["  Spearman between repeats: needs at least two repeats"]
+    return lines
 
 
 def _benchmark_convert(args: argparse.Namespace) -> None:
@@ -84,6 +112,16 @@ def _analyze(args: argparse.Namespace) -> None:
         print(f"wrote {path}")
     for what, why in report["skipped"]:
         print(f"skipped {what}: {why}")
+
+
+def _runs_upgrade(args: argparse.Namespace) -> None:
+    from nasbench1shot1.runfiles import runs_to_upgrade, upgrade_run_dir
+
+    found = runs_to_upgrade(args.paths)
+    if not found:
+        print(f"no run of the earlier layout under {', '.join(map(str, args.paths))}")
+    for seed_dir in found:
+        print(f"moved the run in {seed_dir} to {upgrade_run_dir(seed_dir)}")
 
 
 def space_info(number: int, benchmark_path: str | None = None) -> dict:
@@ -179,6 +217,13 @@ def _parser() -> argparse.ArgumentParser:
                      help="where figures (PNG and PDF) and summary.md/.csv go "
                           "(default outputs/analysis)")
     ana.set_defaults(func=_analyze)
+    runs = commands.add_parser("runs", help="run dirs")
+    runs_actions = runs.add_subparsers(dest="action", required=True)
+    upgrade = runs_actions.add_parser(
+        "upgrade", help="move each run made before run dirs were siblings into its own folder")
+    upgrade.add_argument("paths", type=Path, nargs="+",
+                         help="run dirs, or folders holding them (searched recursively)")
+    upgrade.set_defaults(func=_runs_upgrade)
     return parser
 
 

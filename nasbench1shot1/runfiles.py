@@ -65,6 +65,10 @@ RUN_OUTPUTS = (RESULT_FILE, METRICS_FILE, CHECKPOINT_FILE, TRAJECTORY_FILE, INCU
                BOHB_RESULTS_FILE)
 #: The kinds of run that write RESULT_FILE (its "kind" key).
 RESULT_KINDS = ("search", "blackbox")
+#: The folder of a search or black-box run started without overrides beside the folders of the
+#: runs with overrides (`<seed dir>/default/`, `<seed dir>/train.epochs=3/`): run dirs are
+#: siblings, never nested (conf/search.yaml's and conf/blackbox.yaml's run dirs).
+DEFAULT_RUN = "default"
 
 
 class RunDirError(ValueError):
@@ -196,6 +200,59 @@ def own_run_dir(run_dir: Path, kind: str, identity: dict) -> Iterator[Path]:
     with held(run_dir / LOCK_FILE, str(run_dir), "use another run dir (hydra.run.dir=...)"):
         _check_owner(run_dir, kind, identity)
         yield run_dir
+
+
+def older_run_above(run_dir: Path) -> Path | None:
+    """The seed dir above `run_dir` when it holds a search or black-box run of the earlier layout
+    (the run without overrides in the seed dir itself, the runs with overrides nested in it), and
+    `run_dir` is where that run lives now (`DEFAULT_RUN`); else None."""
+    above = Path(run_dir).parent
+    if Path(run_dir).name != DEFAULT_RUN or not (above / RUN_FILE).is_file():
+        return None
+    try:
+        kind = json.loads((above / RUN_FILE).read_text()).get("kind")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return above if kind in RESULT_KINDS else None
+
+
+def _holds_a_run(folder: Path) -> bool:
+    return any(True for _ in folder.rglob(RUN_FILE))
+
+
+def upgrade_run_dir(seed_dir: Path) -> Path:
+    """Move the run of the earlier layout in `seed_dir` (its files, `.hydra/`, `wandb/`: every
+    entry but the folders of other runs) into `seed_dir/DEFAULT_RUN`, under the run's lock;
+    returns the new run dir. The same command then finds and resumes it there."""
+    seed_dir = Path(seed_dir)
+    target = seed_dir / DEFAULT_RUN
+    with held(seed_dir / LOCK_FILE, str(seed_dir), "upgrade it when that run has ended"):
+        if target.exists() and any(target.iterdir()):
+            raise RunDirError(f"{seed_dir} holds a run of the earlier layout, but {target} is "
+                              "not empty; move one of them elsewhere first")
+        target.mkdir(exist_ok=True)
+        for entry in sorted(seed_dir.iterdir()):
+            if entry.name in (DEFAULT_RUN, LOCK_FILE):
+                continue
+            if entry.is_dir() and not entry.is_symlink() and _holds_a_run(entry):
+                continue  # another run's folder: a sibling now
+            os.replace(entry, target / entry.name)
+    (seed_dir / LOCK_FILE).unlink(missing_ok=True)
+    return target
+
+
+def runs_to_upgrade(paths: list[Path]) -> list[Path]:
+    """The seed dirs under `paths` (searched recursively) holding a search or black-box run of
+    the earlier layout: a `run.json` of that kind in a folder named `seed<N>`."""
+    found: set[Path] = set()
+    for path in map(Path, paths):
+        for run_file in [path / RUN_FILE, *path.rglob(RUN_FILE)]:
+            folder = run_file.parent
+            if run_file.is_file() and folder.name.startswith("seed") and \
+                    folder.name[4:].lstrip("-").isdigit() and \
+                    older_run_above(folder / DEFAULT_RUN) is not None:
+                found.add(folder)
+    return sorted(found)
 
 
 def move_aside(run_dir: Path, names: tuple[str, ...], why: str) -> Path | None:
