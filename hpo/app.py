@@ -29,12 +29,28 @@ def run_hpo(cfg: DictConfig) -> float | None:
     settings = to_settings(cfg)
     run_dir = HydraConfig.get().runtime.output_dir
     if settings.worker_only:
+        logging.getLogger(__name__).info(
+            "BOHB worker of run %s (master's name server %s:%s) for %s on search space %d; its "
+            "searches go under %s", settings.run_id, settings.host, settings.port,
+            settings.method, settings.search_space, run_dir)
         run_worker(settings, run_dir)
         return None
     return run_bohb(settings, run_dir)["incumbent"]["loss"]  # a validation error
 
 
-main = hydra_app("nb1s1-hpo", "nb1s1_hpo", run_hpo, renamed={"hpo.": ""})
+def interrupted(cfg: DictConfig) -> str:
+    """The last line after Ctrl-C: the finished evaluations are kept and warm-start a rerun."""
+    from nasbench1shot1.app import run_dir_of_job
+    from nasbench1shot1.runfiles import BOHB_RESULTS_FILE
+
+    if cfg.worker_only:
+        return "interrupted; the job this worker ran is lost, the master's results are kept"
+    return (f"interrupted; the evaluations finished so far are in "
+            f"{run_dir_of_job() / BOHB_RESULTS_FILE}: the same command warm-starts from them")
+
+
+main = hydra_app("nb1s1-hpo", "nb1s1_hpo", run_hpo, renamed={"hpo.": ""},
+                 interrupted=interrupted)
 
 if __name__ == "__main__":
     main()

@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from nasbench1shot1 import threads as thread_policy
+from nasbench1shot1.conf.data import BenchmarkConfig
 from nasbench1shot1.conf.hpo import HpoSettings
 from nasbench1shot1.hpo.configspaces import defaults_of, method_configspace
 from nasbench1shot1.hpo.worker import SearchWorker, compose_search, watch_master
@@ -158,10 +159,35 @@ def _search_config(s: HpoSettings) -> dict:
     raise ValueError(f"search_overrides do not give a search config ({reason})") from None
 
 
-def _configspace(s: HpoSettings):
-    """The ConfigSpace of the run, its defaults those of the composed search config."""
-    defaults = defaults_of(_search_config(s))
+def _configspace(s: HpoSettings, search: dict | None = None):
+    """The ConfigSpace of the run, its defaults those of the composed search config (`search`,
+    composed here when not given)."""
+    defaults = defaults_of(search if search is not None else _search_config(s))
     return method_configspace(s.method, s.setting, defaults, seed=s.seed)
+
+
+def header(s: HpoSettings, search: dict, run_dir: Path) -> str:
+    """The first line of a BOHB run: what it tunes, the budgets, the workers and their threads,
+    the searches' data, benchmark and device, the run dir and where W&B writes."""
+    from nasbench1shot1.tracking import make_tracker
+
+    threads = thread_policy.resolve("auto", processes=max(1, s.workers))
+    device = search.get("device", "auto")
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    workers = f"{s.workers} local worker(s), {threads} thread(s) each" if s.workers else \
+        "no local worker (remote workers join)"
+    tracker = make_tracker(s.logger).describe(run_dir)
+    if s.logger is not None and tracker.startswith("W&B"):
+        tracker += "; one W&B run per evaluation in its run dir, and a summary run"
+    benchmark = BenchmarkConfig(**search["benchmark"]).where
+    return (f"BOHB ({s.setting}) of {s.method}'s hyperparameters on search space "
+            f"{s.search_space}, seed {s.seed}: budgets {s.min_budget} to {s.max_budget} epochs "
+            f"(eta {s.eta}), {s.iterations} iteration(s); {workers}; searches on "
+            f"{search['data']['name']} against the {benchmark} benchmark, {device}; run dir "
+            f"{run_dir}; {tracker}")
 
 
 def _in_use(s: HpoSettings, port: int) -> OSError:
@@ -396,8 +422,10 @@ def run_bohb(s: HpoSettings, run_dir: str | Path, echo: bool = True) -> dict:
     The master holds `run_dir` for its whole life, and only a BOHB run with the same
     `identity(s)` may use it (`runfiles.own_run_dir`)."""
     run_dir = Path(run_dir).resolve()
-    configspace = _configspace(s)  # every check that can fail comes before the dir is claimed
+    search = _search_config(s)  # every check that can fail comes before the dir is claimed
+    configspace = _configspace(s, search)
     _check_address(s)
+    log.log(logging.INFO if echo else logging.DEBUG, "%s", header(s, search, run_dir))
     with own_run_dir(run_dir, KIND, identity(s)):
         return _run_bohb(s, run_dir, echo, configspace)
 
@@ -456,6 +484,7 @@ def _run_bohb(s: HpoSettings, run_dir: Path, echo: bool, configspace) -> dict:
     import hpbandster.core.result as hpres
     from hpbandster.optimizers import BOHB
 
+    install()  # numpy scalars through Pyro4, no KDE warning (see nasbench1shot1.serialization)
     secret_file = run_dir / NAMESERVER_FILE
     # a Slurm recipe waits for this file: never let it find an earlier run's address and secret
     secret_file.unlink(missing_ok=True)
@@ -547,15 +576,25 @@ def _run_bohb(s: HpoSettings, run_dir: Path, echo: bool, configspace) -> dict:
           f"BOHB {s.setting}, {s.method}, space {s.search_space}")
     _wandb_summary(s, run_id, run_dir, summary)
     inc = summary["incumbent"]
-    log.log(level, "incumbent %s at budget %s: validation error %s, test regret %s, config %s; "
-            "%s", inc["config_id"], inc["budget"], _rounded(inc["loss"]),
-            _rounded(inc["test_regret"]), inc["config"], run_dir / INCUMBENT_FILE)
+    log.log(level, "incumbent %s (%s) at budget %s epochs: validation error %s, test regret %s, "
+            "final cell %s; %s", inc["config_id"], _shown(inc["config"]),
+            "-" if inc["budget"] is None else f"{inc['budget']:g}", _rounded(inc["loss"]),
+            _rounded(inc["test_regret"]), (inc["final_cell"] or "-")[:8],
+            run_dir / INCUMBENT_FILE)
     return summary
 
 
 def _rounded(value) -> str:
     """A loss or regret for a log line: 4 decimals, or '-' when there is none."""
     return "-" if value is None else f"{value:.4f}"
+
+
+def _shown(config: dict | None) -> str:
+    """A configuration for a log line: key=value, numbers to 4 significant digits."""
+    def value(v):
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    return ", ".join(f"{k}={value(v)}" for k, v in (config or {}).items()) or "-"
 
 
 class _CountingLogger:
@@ -575,10 +614,10 @@ class _CountingLogger:
         info = result.get("info") or {}
         times = job.timestamps or {}
         seconds = times.get("finished", 0.0) - times.get("started", 0.0)
-        log.log(self.level, "evaluation %d: configuration %s %s at budget %g epochs: loss %s, "
-                "test regret %s, %.1f s", self.bar.n, list(job.id), job.kwargs.get("config"),
-                job.kwargs["budget"], _rounded(result.get("loss")),
-                _rounded(info.get("test_regret")), seconds)
+        log.log(self.level, "evaluation %d: configuration %s (%s) at budget %g epochs: loss %s, "
+                "test regret %s, %.1f s", self.bar.n, list(job.id),
+                _shown(job.kwargs.get("config")), job.kwargs["budget"],
+                _rounded(result.get("loss")), _rounded(info.get("test_regret")), seconds)
 
 
 def _wandb_summary(s: HpoSettings, run_id: str, run_dir: Path, summary: dict) -> None:

@@ -1,8 +1,9 @@
 """The one wrapper of every Hydra app (`nb1s1-search`, `nb1s1-blackbox`, `nb1s1-build`,
 `nb1s1-hpo`): configs from `pkg://nasbench1shot1.conf`; the old spellings of keys and
 `group=null` refused before Hydra starts, with one sentence (exit status 2); a bad value ending the
-app with one line on stderr (also in the run dir's log) and exit status 1. What the app's task
-returns goes back to Hydra (a sweeper minimizes it)."""
+app with one line on stderr (also in the run dir's log) and exit status 1; Ctrl-C ending it with
+one line saying what was kept (exit status 130). What the app's task returns goes back to Hydra
+(a sweeper minimizes it)."""
 
 from __future__ import annotations
 
@@ -82,11 +83,9 @@ def _refuse_older_layout() -> None:
     """A start whose run dir is `<seed dir>/default` while the seed dir itself holds the run of
     the earlier layout (the runs with overrides nested inside it) would start that run afresh
     beside it: refused, naming the command that moves it (`nb1s1 runs upgrade`)."""
-    from hydra.core.hydra_config import HydraConfig
-
     from nasbench1shot1.runfiles import RunDirError, older_run_above
 
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    run_dir = run_dir_of_job()
     above = older_run_above(run_dir)
     if above is not None:
         raise RunDirError(
@@ -103,10 +102,20 @@ def _to_log_files(level: int, message: str) -> None:
             handler.handle(record)
 
 
+def run_dir_of_job() -> Path:
+    """The run dir Hydra made for this job."""
+    from hydra.core.hydra_config import HydraConfig
+
+    return Path(HydraConfig.get().runtime.output_dir)
+
+
 def hydra_app(app: str, config_name: str, task: Callable[[Any], Any],
-              renamed: Mapping[str, str] | None = None) -> Callable[[], Any]:
+              renamed: Mapping[str, str] | None = None,
+              interrupted: Callable[[Any], str] | None = None) -> Callable[[], Any]:
     """The `main()` of an app that runs `task(cfg)` on the composed config `config_name`.
-    `renamed` maps an old key (or a prefix ending in '.') to its new spelling."""
+    `renamed` maps an old key (or a prefix ending in '.') to its new spelling; `interrupted(cfg)`
+    says what Ctrl-C leaves behind (what was kept, how to go on): the app's last line then, exit
+    status 130."""
     import hydra
 
     from nasbench1shot1.nasbench import NASBenchError
@@ -122,6 +131,14 @@ def hydra_app(app: str, config_name: str, task: Callable[[Any], Any],
             print(f"{app}: error: {error}", file=sys.stderr)
             _remove_if_refused()
             sys.exit(1)
+        except KeyboardInterrupt:
+            try:
+                line = interrupted(cfg) if interrupted is not None else "interrupted"
+            except Exception as error:  # the line must not become a traceback
+                line = f"interrupted ({type(error).__name__} while looking at the run dir)"
+            _to_log_files(logging.WARNING, line)
+            print(f"\n{app}: {line}", file=sys.stderr)
+            sys.exit(130)
 
     wrapped = hydra.main(version_base="1.3", config_path=CONFIG_PATH,
                          config_name=config_name)(body)

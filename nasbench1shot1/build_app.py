@@ -44,6 +44,23 @@ def build_config(s: BuildSettings) -> BuildConfig:
     )
 
 
+def header(s: BuildSettings, build_cfg: BuildConfig, folder: Path) -> str:
+    """The app's first line: which cells are trained how, by whom, and where they go."""
+    from nasbench1shot1.builder import build_cells, shard_jobs
+
+    cells = len(build_cells(build_cfg))
+    if s.shard is None:
+        who = f"{s.workers} worker process(es), 1 thread each" if s.workers > 1 else \
+            "1 process, 1 thread"
+    else:
+        jobs = len(shard_jobs(build_cfg, s.shard, s.num_shards))
+        who = (f"shard {s.shard} of {s.num_shards} ({jobs} of the {cells * s.repeats} trainings), "
+               f"{s.threads} thread(s)")
+    return (f"building the benchmark of search space {s.search_space} on {s.data.name}: "
+            f"{cells} cells x {s.repeats} repeats, {s.train.epochs} epochs each, on "
+            f"{s.train.device}; {who}; into {folder} (a start again resumes)")
+
+
 def run_build(cfg: DictConfig) -> Path:
     """Build what `cfg` (conf/build.py) says; returns the file written last."""
     import hydra
@@ -57,6 +74,7 @@ def run_build(cfg: DictConfig) -> Path:
         positive_int(key, getattr(s, key))
     build_cfg = build_config(s)
     folder = Path(hydra.utils.to_absolute_path(s.folder))
+    log.info("%s", header(s, build_cfg, folder))
     if s.shard is None:
         written = build(build_cfg, folder, workers=s.workers, progress=s.progress)
         if s.export:
@@ -68,7 +86,16 @@ def run_build(cfg: DictConfig) -> Path:
     return written
 
 
-main = hydra_app("nb1s1-build", "build", run_build, renamed=RENAMED)
+def interrupted(cfg: DictConfig) -> str:
+    """The last line after Ctrl-C: the trainings finished so far are kept."""
+    import hydra
+
+    folder = hydra.utils.to_absolute_path(cfg.folder)
+    return (f"interrupted; the trainings finished so far are kept in {folder}: the same command "
+            "resumes")
+
+
+main = hydra_app("nb1s1-build", "build", run_build, renamed=RENAMED, interrupted=interrupted)
 
 if __name__ == "__main__":
     main()

@@ -103,7 +103,23 @@ def run_search(cfg: DictConfig) -> float | None:
     return objective_of(result, cfg.objective)
 
 
-main = hydra_app("nb1s1-search", "search", run_search)
+def interrupted(cfg: DictConfig) -> str:
+    """The last line after Ctrl-C: the checkpoint the same command resumes from."""
+    from nasbench1shot1.app import run_dir_of_job
+    from nasbench1shot1.checkpoint import load_checkpoint
+    from nasbench1shot1.runfiles import CHECKPOINT_FILE
+
+    path = run_dir_of_job() / CHECKPOINT_FILE
+    if not path.is_file():
+        return f"interrupted before the first epoch ended: no checkpoint in {path.parent} yet"
+    try:
+        epoch = f"after epoch {load_checkpoint(path)['epoch']}"
+    except (ValueError, KeyError, OSError):
+        epoch = "unreadable"
+    return f"interrupted; checkpoint {path} ({epoch}): the same command resumes from it"
+
+
+main = hydra_app("nb1s1-search", "search", run_search, interrupted=interrupted)
 
 if __name__ == "__main__":
     main()

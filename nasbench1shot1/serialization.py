@@ -8,10 +8,15 @@ scalar type with serpent so that it is sent as the equal plain Python value; `pl
 configuration into plain Python values before it leaves a process. The pickle serializer is not
 an option: a pickle-speaking name server on a network runs any code sent to it
 (`nasbench1shot1.pyro_security` pins serpent as the only one accepted).
+
+`install()` also silences the FutureWarning statsmodels' KDE (BOHB's model) gives on every fit
+about its future random-state default (HpBandSter passes none): the user cannot act on it, and it
+would fill the run's output.
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -25,11 +30,14 @@ def _numpy_scalar(obj: np.generic, serializer: serpent.Serializer, out: list, le
 
 
 def install() -> None:
-    """Register numpy scalars with serpent (idempotent); call before any Pyro4 traffic."""
+    """Register numpy scalars with serpent and silence the KDE's warning (idempotent); call
+    before any Pyro4 traffic."""
     global _installed
     if not _installed:
         serpent.register_class(np.generic, _numpy_scalar)
         _installed = True
+    # each call: a caller's warnings context (a test's) may have reset the filters since
+    warnings.filterwarnings("ignore", message="After 0.17 or January 2028", category=FutureWarning)
 
 
 def plain(value: Any) -> Any:

@@ -258,7 +258,7 @@ def test_app_run_rerun_and_multirun(tmp_path: Path):
     done = subprocess.run([_script(), "trials=50", "logger=none", f"hydra.run.dir={tmp_path}/one"],
                           capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 0, done.stderr
-    assert "regularized_evolution on space 1: 50 queries" in done.stdout
+    assert "finished: regularized_evolution on space 1 made 50 queries" in done.stdout
     assert len((tmp_path / "one" / "trajectory.jsonl").read_text().splitlines()) == 50
     again = subprocess.run([_script(), "trials=50", "logger=none", f"hydra.run.dir={tmp_path}/one"],
                            capture_output=True, text=True, timeout=120, env=env)

@@ -59,7 +59,7 @@ def test_benchmark_info_and_convert(capsys, only108_file: Path, tmp_path: Path):
     cache = Path(out.strip())
     assert cache.parent == tmp_path / "cache" and cache.is_dir()
     status, out, _ = run_cli(capsys, "benchmark", "info", str(cache))
-    assert status == 0 and f"cells: {len(SMALL_CELLS)}" in out
+    assert status == 0 and f"cells                 {len(SMALL_CELLS)}\n" in out
 
 
 @pytest.mark.parametrize(

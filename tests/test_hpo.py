@@ -307,6 +307,11 @@ def test_nb1s1_hpo_prints_the_incumbent(tmp_path: Path):
          f"hydra.run.dir={tmp_path}"], capture_output=True, text=True, timeout=230)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "incumbent [" in done.stdout and "test regret" in done.stdout
+    # the first line says what runs and where; no warning the user cannot act on
+    first = done.stdout.splitlines()[0]
+    assert "BOHB (cs1) of darts's hyperparameters on search space 1, seed 0: budgets 1 to 1 " \
+           "epochs" in first and f"run dir {tmp_path}" in first, first
+    assert "Warning" not in done.stdout + done.stderr
     # one line per finished evaluation; none of HpBandSter's INFO lines (dispatcher steps)
     evaluations = len(json.loads("[" + ",".join(
         (tmp_path / "results.json").read_text().splitlines()) + "]"))

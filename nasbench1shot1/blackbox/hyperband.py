@@ -67,11 +67,9 @@ def _run(objective, params: dict, seed: int, run_dir: Path, kind: str) -> None:
 
     from nasbench1shot1.pyro_security import KeyedWorker, keyed, new_secret
 
-    install()  # numpy scalars through Pyro4's serpent (see nasbench1shot1.serialization)
+    install()  # numpy scalars through Pyro4's serpent, no KDE warning (see serialization)
     for name in ("hpbandster", "Pyro4"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
-    # statsmodels' KDE (BOHB's model) calls a pandas API that warns about a future default
-    warnings.filterwarnings("ignore", message="After 0.17 or January 2028", category=FutureWarning)
     eta = params["eta"]
     min_budget = params["min_budget"] or min(objective.budgets)
     max_budget = params["max_budget"] or max(objective.budgets)

@@ -254,7 +254,28 @@ def _run(settings: BlackboxSettings, run_dir: Path, tracker, echo: bool,
     write_result(run_dir, KIND, {**result.summary(), "settings": settings.as_dict()})
     if tracker is not None:
         tracker.finish(result.summary())
-    log.log(level, "%s on space %s: %d queries, %.0f simulated s, incumbent %s, test regret %s; "
-            "results in %s", settings.optimizer, settings.search_space, result.trials,
-            result.simulated_time, result.incumbent, result.final_test_regret, run_dir)
+    log.log(level, "%s", end_line(result, _ops(benchmark, result.incumbent)))
     return result
+
+
+def _ops(benchmark, cell: str | None) -> list[str]:
+    """The operations of `cell`'s inner vertices (its input and output left out)."""
+    if cell is None:
+        return []
+    return list(benchmark.get_metrics_from_hash(cell)[0]["module_operations"][1:-1])
+
+
+def _four(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def end_line(result: BlackboxResult, ops: list[str]) -> str:
+    """The last line of a run: the queries and simulated time, the incumbent (hash and ops), its
+    error as the optimizer saw it and its test regret (4 decimals), the best regret, the result
+    file."""
+    why = f" ({result.reason})" if result.reason else ""
+    return (f"{result.status}{why}: {result.optimizer} on space {result.search_space} made "
+            f"{result.trials} queries in {result.simulated_time:.0f} simulated s; incumbent "
+            f"{(result.incumbent or '-')[:8]} (ops {', '.join(ops) or '-'}), error "
+            f"{_four(result.incumbent_error)}, test regret {_four(result.final_test_regret)} "
+            f"(best {_four(result.best_test_regret)}); {Path(result.run_dir) / RESULT_FILE}")

@@ -1,0 +1,92 @@
+"""What the apps say: the first line of each (what runs, where), the last line after Ctrl-C (what
+was kept, how to go on), and `nb1s1 benchmark info` as a table."""
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from nasbench1shot1.cli import main as cli_main
+
+SMALL = ["logger=none", "supernet.channels=4", "supernet.num_cells=3", "progress=false"]
+
+
+def _app(name: str) -> str:
+    return shutil.which(name) or pytest.fail(f"{name} is not installed")
+
+
+@pytest.mark.timeout(180)
+def test_ctrl_c_ends_a_search_with_one_line_naming_its_checkpoint(tmp_path: Path):
+    run_dir = tmp_path / "run"
+    # SIGINT as a terminal sends it (a child of a non-interactive shell may have it ignored)
+    search = subprocess.Popen(
+        [_app("nb1s1-search"), "train.epochs=50", *SMALL, f"hydra.run.dir={run_dir}"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.time() + 150
+        while not (run_dir / "checkpoint.pt").exists() and search.poll() is None \
+                and time.time() < deadline:
+            time.sleep(0.1)
+        search.send_signal(signal.SIGINT)
+        out, err = search.communicate(timeout=60)
+    finally:
+        if search.poll() is None:
+            search.kill()
+    assert search.returncode == 130, err[-2000:]
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"nb1s1-search: interrupted; checkpoint {run_dir / 'checkpoint.pt'} "
+                           "(after epoch "), last
+    assert last.endswith("): the same command resumes from it")
+    assert "Traceback" not in err
+    assert "interrupted; checkpoint" in (run_dir / "search.log").read_text()
+
+
+@pytest.mark.timeout(120)
+def test_the_blackbox_app_says_what_runs_first_and_what_it_found_last(tmp_path: Path):
+    done = subprocess.run([_app("nb1s1-blackbox"), "optimizer=random_search", "trials=20",
+                           "logger=none", "progress=false", f"hydra.run.dir={tmp_path}"],
+                          capture_output=True, text=True, timeout=110)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert lines[0].endswith(
+        "random_search on search space 1, seed 0, budget 20 queries: queries the embedded "
+        "benchmark (selecting by validation_accuracy; no training, one thread); run dir "
+        f"{tmp_path}; no tracker (logger=none)")
+    last = lines[-1].split(" - ", 1)[1]
+    assert last.startswith("finished: random_search on space 1 made 20 queries in ")
+    assert "(ops " in last and last.endswith(f"; {tmp_path / 'result.json'}")
+    # rounded figures, not 16-digit floats
+    assert all(len(number.split(".")[1]) == 4 for number in
+               [w.rstrip(",);") for w in last.split() if w.startswith("0.")])
+
+
+@pytest.mark.timeout(300)
+def test_the_build_app_says_what_it_trains_first(tmp_path: Path):
+    done = subprocess.run([_app("nb1s1-build"), "limit=1", "repeats=1", "train.epochs=1",
+                           f"folder={tmp_path}", "progress=false"],
+                          capture_output=True, text=True, timeout=280,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr
+    first = done.stdout.splitlines()[0].split(" - ", 1)[1]
+    assert first == ("building the benchmark of search space 1 on digits: 1 cells x 1 repeats, "
+                     f"1 epochs each, on cpu; 1 process, 1 thread; into {tmp_path} (a start "
+                     "again resumes)")
+
+
+def test_benchmark_info_is_a_table(capsys):
+    assert cli_main(["benchmark", "info", "embedded", "--spread"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[2].split() == ["cells", "2,685"]
+    assert lines[3].split() == ["epoch", "budgets", "5"]
+    row = next(line for line in lines if line.strip().startswith("final_test_accuracy"))
+    assert row.split() == ["final_test_accuracy", "8,055"]  # 2,685 cells x 3 repeats
+    best = next(line for line in lines if line.strip().startswith("best"))
+    assert 0.9 < float(best.split()[1]) <= 1.0
+    assert [line.split()[1] for line in lines if line.strip().startswith("repeats 0-")] == \
+        ["0-1", "0-2"]
+    assert "{" not in "".join(lines)  # no dict dump
