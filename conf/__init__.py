@@ -39,13 +39,21 @@ def run_name(override_dirname: str) -> str:
     return override_dirname or DEFAULT_RUN
 
 
+def job_label(mode: object, num: object, what: str) -> str:
+    """The label of a job's log lines in a multirun (resolver `nb1s1.job_label` in the apps'
+    logging format): `[#N what] `, so that the lines of jobs a launcher runs side by side (joblib,
+    several jobs on one console) say whose they are; nothing in a single run."""
+    return f"[#{num} {what}] " if str(mode).endswith("MULTIRUN") else ""
+
+
 def register() -> None:
-    """Store every schema in Hydra's ConfigStore and the resolver `nb1s1.run_name` (both
-    idempotent)."""
+    """Store every schema in Hydra's ConfigStore and the resolvers `nb1s1.run_name` and
+    `nb1s1.job_label` (idempotent)."""
     from hydra.core.config_store import ConfigStore
     from omegaconf import OmegaConf
 
     OmegaConf.register_new_resolver("nb1s1.run_name", run_name, replace=True)
+    OmegaConf.register_new_resolver("nb1s1.job_label", job_label, replace=True)
 
     store = ConfigStore.instance()
     for name, schema in ROOT_SCHEMAS.items():

@@ -46,6 +46,28 @@ def test_ctrl_c_ends_a_search_with_one_line_naming_its_checkpoint(tmp_path: Path
     assert "interrupted; checkpoint" in (run_dir / "search.log").read_text()
 
 
+@pytest.mark.timeout(300)
+def test_the_lines_of_parallel_jobs_say_whose_they_are(tmp_path: Path):
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher",
+                        reason="hydra-joblib-launcher is not installed (pip install .[test])")
+    done = subprocess.run(
+        [_app("nb1s1-search"), "-m", "seed=0,1", "train.epochs=1", *SMALL,
+         "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={tmp_path}"],
+        capture_output=True, text=True, timeout=280)
+    assert done.returncode == 0, done.stderr[-2000:]
+    ours = [line for line in done.stdout.splitlines() if "][nasbench1shot1." in line]
+    labels = {line.split(" - ", 1)[1].split("]")[0] + "]" for line in ours}
+    assert labels == {"[#0 darts space1 seed0]", "[#1 darts space1 seed1]"}, ours
+    for seed in (0, 1):
+        mine = [line for line in ours if f"seed{seed}]" in line]
+        assert any("epoch   1/1" in line for line in mine)
+        assert any(line.split("] ", 3)[-1].startswith("finished after 1/1 epochs")
+                   for line in mine)
+    single = subprocess.run([_app("nb1s1-search"), "--cfg", "hydra", "--resolve"],
+                            capture_output=True, text=True, timeout=120)
+    assert "[#" not in single.stdout  # a single run has no label
+
+
 @pytest.mark.timeout(120)
 def test_the_blackbox_app_says_what_runs_first_and_what_it_found_last(tmp_path: Path):
     done = subprocess.run([_app("nb1s1-blackbox"), "optimizer=random_search", "trials=20",
