@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -112,6 +113,7 @@ def _analyze(args: argparse.Namespace) -> None:
         print(f"wrote {path}")
     for what, why in report["skipped"]:
         print(f"skipped {what}: {why}")
+
 
 
 def _runs_upgrade(args: argparse.Namespace) -> None:
@@ -229,6 +231,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # warnings of the library (e.g. analyze's runs of different lengths) as one line each
+    logging.basicConfig(level=logging.WARNING, format="nb1s1: %(levelname)s: %(message)s")
     try:
         args.func(args)
     except (NASBenchError, ValueError, OSError) as error:

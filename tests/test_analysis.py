@@ -91,21 +91,28 @@ def _write(folder: Path, result: dict, lines_name: str | None = None, lines=()) 
 
 
 def search_run(root: Path, method: str, space: int, seed: int, regrets: list[float],
-               kind: str | None = "search") -> Path:
-    """A search run dir; `kind=None`: its result.json as earlier versions wrote it, no kind."""
+               kind: str | None = "search", settings: dict | None = None,
+               name: str = "") -> Path:
+    """A search run dir; `kind=None`: its result.json as earlier versions wrote it, no kind;
+    `settings`: its settings as SearchSettings.as_dict stores them; `name`: a folder of its own
+    (runs of other settings)."""
     records = [{"epoch": i + 1, "test_regret": r, "wall_time": 10.0 * (i + 1)}
                for i, r in enumerate(regrets)]
-    result = {"status": "finished", "method": method, "search_space": space, "seed": seed}
-    return _write(root / "search" / method / f"space{space}" / f"seed{seed}",
+    result = {"status": "finished", "method": method, "search_space": space, "seed": seed,
+              **({"settings": settings} if settings is not None else {})}
+    return _write(root / "search" / method / f"space{space}" / name / f"seed{seed}",
                   result if kind is None else {"kind": kind, **result}, "metrics.jsonl", records)
 
 
-def blackbox_run(root: Path, optimizer: str, space: int, seed: int, regrets: list[float]) -> Path:
+def blackbox_run(root: Path, optimizer: str, space: int, seed: int, regrets: list[float],
+                 settings: dict | None = None, name: str = "") -> Path:
+    """A black-box run dir; `settings`: as BlackboxSettings.as_dict stores them."""
     records = [{"trial": i + 1, "simulated_time": 1000.0 * (i + 1) * (seed + 1),
                 "test_regret": r} for i, r in enumerate(regrets)]
-    return _write(root / "blackbox" / optimizer / f"space{space}" / f"seed{seed}",
+    return _write(root / "blackbox" / optimizer / f"space{space}" / name / f"seed{seed}",
                   {"kind": "blackbox", "optimizer": optimizer, "search_space": space,
-                   "seed": seed}, "trajectory.jsonl", records)
+                   "seed": seed, **({"settings": settings} if settings is not None else {})},
+                  "trajectory.jsonl", records)
 
 
 @pytest.fixture
@@ -225,7 +232,8 @@ def test_analyze_draws_every_figure_and_the_summary(fake_runs: Path, tmp_path: P
     hpo = rows["bohb-hpo", "darts (cs1)", "1"]
     assert float(hpo["final_regret_mean"]) == pytest.approx(0.02)
     markdown = (out / "summary.md").read_text()
-    assert "| one-shot | darts | 1 | 2 | 0.0200 ± 0.0100 | 0.0150 ± 0.0050 |" in markdown
+    assert ("| one-shot | darts | 1 | — | 2 (0, 1) | 3 epochs | 0.0200 ± 0.0100 | "
+            "0.0150 ± 0.0050 |") in markdown
 
 
 def test_runs_without_data_are_skipped_and_the_summary_is_kept(tmp_path: Path):

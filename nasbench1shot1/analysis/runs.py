@@ -12,25 +12,43 @@ says what wrote it by its `kind` (`runfiles.write_result`):
 - a correlation study: `correlation.json` in a search run dir (nb1s1 correlation).
 Nothing is re-run; a file that cannot be read is reported with the reason and left out, and so
 is a run whose metrics repeat or skip an epoch (or a trial).
+
+Every record carries its `settings`: what the run computed from except its method (or
+optimizer), space and seed, flat with dotted keys as the apps take them on the command line
+(`train.epochs`, `method.unrolled`, `optimizer.population_size`, `trials`). A search's come from
+its result.json (or run.json), less the settings that do not change what it computes
+(`NOT_IDENTITY`: device, threads, ...); a black-box run's from its result.json; a BOHB run's
+from its run.json; a correlation study's are its search's and the study's own (`study.epoch`,
+`study.cells`, `study.bn`, ...). `group_runs` puts runs with equal method, space and settings
+together (the seeds of one setup) and labels each group by the settings in which it differs
+from the other groups of its method and space. A run with the same settings and seed as another
+(a copy, or the same run in another folder) counts once: the others are reported as skipped.
 """
 
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from nasbench1shot1.conf.search import NOT_IDENTITY
 from nasbench1shot1.runfiles import (
     BOHB_CONFIGS_FILE,
     CORRELATION_FILE,
     INCUMBENT_FILE,
     METRICS_FILE,
     RESULT_FILE,
+    RUN_FILE,
     TRAJECTORY_FILE,
     WORKER_FILE,
 )
+
+#: The keys of a correlation.json that say how the study scored the cells (the rest are its
+#: criteria and scores).
+STUDY_SETTINGS = ("epoch", "cells", "bn", "batches", "calibration_batches")
 
 
 @dataclass
@@ -43,6 +61,14 @@ class SearchRun:
     epochs: np.ndarray
     test_regret: np.ndarray
     wall_time: np.ndarray
+    settings: dict = field(default_factory=dict)
+
+    name = property(lambda self: self.method)
+    unit = "epochs"
+
+    @property
+    def length(self) -> int:
+        return int(self.epochs.max()) if self.epochs.size else 0
 
 
 @dataclass
@@ -53,6 +79,14 @@ class BlackboxRun:
     seed: int
     simulated_time: np.ndarray
     test_regret: np.ndarray  # of the incumbent after each query
+    settings: dict = field(default_factory=dict)
+
+    name = property(lambda self: self.optimizer)
+    unit = "trials"
+
+    @property
+    def length(self) -> int:
+        return int(self.test_regret.size)
 
 
 @dataclass
@@ -65,6 +99,15 @@ class HpoRun:
     used_budget: np.ndarray
     test_regret: np.ndarray  # of the incumbent, NaN where unknown
     final_test_regret: float | None
+    settings: dict = field(default_factory=dict)
+    budget: np.ndarray = field(default_factory=lambda: np.array([]))  # the incumbent's budget
+
+    name = property(lambda self: f"{self.method} ({self.setting})")
+    unit = "evaluations"
+
+    @property
+    def length(self) -> int:
+        return int(self.used_budget.size)
 
 
 @dataclass
@@ -75,6 +118,13 @@ class CorrelationRun:
     epoch: int
     one_shot: np.ndarray
     benchmark: np.ndarray
+    seed: int | None = None  # the search's (None: not given)
+    settings: dict = field(default_factory=dict)
+    criteria: dict = field(default_factory=dict)  # the study's own (spearman, kendall_tau, ...)
+
+    name = property(lambda self: self.method)
+    unit = "cells"
+    length = None  # a study has no length to compare
 
 
 @dataclass
@@ -87,6 +137,90 @@ class Runs:
 
     def __len__(self) -> int:
         return len(self.search) + len(self.blackbox) + len(self.hpo) + len(self.correlation)
+
+
+@dataclass
+class Group:
+    """The runs of one method (or optimizer) on one space with equal settings: the seeds of one
+    setup, one seed each. `label` is the settings in which it differs from the other groups of
+    its method and space (`train.epochs=3, method.unrolled=true`; "" when it is the only one)."""
+
+    name: str
+    space: int
+    settings: dict
+    runs: list
+    label: str = ""
+
+    @property
+    def seeds(self) -> list[int]:
+        return sorted(r.seed for r in self.runs if r.seed is not None)
+
+    @property
+    def title(self) -> str:
+        """The group in a few words: its name and its label."""
+        return f"{self.name}, {self.label}" if self.label else self.name
+
+    def lengths(self) -> str:
+        """The runs' length, e.g. '3 epochs' or '3-5 epochs' ('' for correlation studies)."""
+        known = sorted({r.length for r in self.runs if r.length is not None})
+        if not known:
+            return ""
+        span = str(known[0]) if len(known) == 1 else f"{known[0]}-{known[-1]}"
+        return f"{span} {self.runs[0].unit}"
+
+
+def seeds_text(seeds: list[int]) -> str:
+    """'seed 0' or 'seeds 0, 1, 2'."""
+    return f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}"
+
+
+def _flat(values, prefix: str = "") -> dict:
+    """Nested settings as one level of dotted keys (lists stay values)."""
+    if not isinstance(values, dict):
+        return {prefix: values}
+    out: dict = {}
+    for key, value in values.items():
+        out.update(_flat(value, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
+def _without(settings: dict, dropped) -> dict:
+    return {k: v for k, v in settings.items() if k not in dropped}
+
+
+def _stored_settings(folder: Path, result: dict) -> dict | None:
+    """The settings a run dir stores: result.json's, else run.json's (None: neither has any)."""
+    if isinstance(result.get("settings"), dict):
+        return result["settings"]
+    with_run = folder / RUN_FILE
+    if with_run.is_file():
+        stored = json.loads(with_run.read_text()).get("settings")
+        if isinstance(stored, dict):
+            return stored
+    return None
+
+
+def _search_settings(folder: Path, result: dict) -> dict:
+    stored = _stored_settings(folder, result)
+    if stored is None:  # an earlier version: the epochs are all it says
+        return {"train.epochs": result["epochs"]} if "epochs" in result else {}
+    return _without(_flat(stored), {*NOT_IDENTITY, "seed", "search_space", "method.name"})
+
+
+def _blackbox_settings(folder: Path, result: dict) -> dict:
+    stored = dict(_stored_settings(folder, result) or {})
+    params = stored.pop("params", None) or {}
+    settings = _without(_flat(stored), {"seed", "search_space", "optimizer"})
+    settings.update(_flat(params, "optimizer"))
+    return settings
+
+
+def _hpo_settings(folder: Path) -> dict:
+    stored = dict(_stored_settings(folder, {}) or {})
+    method_settings = stored.pop("method_settings", None) or {}
+    settings = _without(_flat(stored), {"seed", "search_space", "method", "setting"})
+    settings.update(_flat(method_settings, "method"))
+    return settings
 
 
 def _lines(path: Path) -> list[dict]:
@@ -116,7 +250,8 @@ def _search(folder: Path, result: dict) -> SearchRun:
                      result.get("status", "?"),
                      np.array([r["epoch"] for r in records], dtype=int),
                      _floats(r.get("test_regret") for r in records),
-                     _floats(r.get("wall_time") for r in records))
+                     _floats(r.get("wall_time") for r in records),
+                     _search_settings(folder, result))
 
 
 def _blackbox(folder: Path, result: dict) -> BlackboxRun:
@@ -125,7 +260,8 @@ def _blackbox(folder: Path, result: dict) -> BlackboxRun:
     return BlackboxRun(folder, result["optimizer"], int(result["search_space"]),
                        int(result["seed"]),
                        _floats(r["simulated_time"] for r in records),
-                       _floats(r.get("test_regret") for r in records))
+                       _floats(r.get("test_regret") for r in records),
+                       _blackbox_settings(folder, result))
 
 
 def _hpo(folder: Path) -> HpoRun:
@@ -135,16 +271,21 @@ def _hpo(folder: Path) -> HpoRun:
                   str(summary.get("setting", "")), int(summary.get("seed", 0)),
                   _floats(p["used_budget"] for p in points),
                   _floats(p.get("test_regret") for p in points),
-                  (summary.get("incumbent") or {}).get("test_regret"))
+                  (summary.get("incumbent") or {}).get("test_regret"),
+                  _hpo_settings(folder),
+                  _floats(p.get("budget") for p in points))
 
 
-def _correlation(folder: Path, result: dict) -> CorrelationRun:
+def _correlation(folder: Path, result: dict, search: SearchRun) -> CorrelationRun:
     study = json.loads((folder / CORRELATION_FILE).read_text())
     scores = study["scores"]
+    own = {f"study.{key}": study[key] for key in STUDY_SETTINGS if key in study}
+    criteria = {key: study[key] for key in ("spearman", "kendall_tau") if key in study}
     return CorrelationRun(folder, result["method"], int(result["search_space"]),
                           int(study["epoch"]),
                           _floats(s["one_shot_valid_accuracy"] for s in scores),
-                          _floats(s["benchmark_test_accuracy"] for s in scores))
+                          _floats(s["benchmark_test_accuracy"] for s in scores),
+                          search.seed, {**search.settings, **own}, criteria)
 
 
 def _inside_hpo(folder: Path) -> bool:
@@ -167,8 +308,79 @@ def _kind(folder: Path, result: dict) -> str | None:
     return kind
 
 
+def _settings_key(settings: dict) -> str:
+    return json.dumps(settings, sort_keys=True, default=str)
+
+
+def _written_here(folder: Path) -> bool:
+    """Whether the run's result.json names this folder as its run dir (a copy names another)."""
+    try:
+        result = json.loads((folder / RESULT_FILE).read_text())
+        return Path(result["run_dir"]).resolve() == folder
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def _count_once(records: list, skipped: list[tuple[Path, str]], what: str) -> list:
+    """One record per (name, space, settings, seed): the longest, then the one in the run dir
+    that wrote it, then the first found; the others are skipped with the reason."""
+    same = defaultdict(list)
+    for r in records:
+        same[r.name, r.space, _settings_key(r.settings), r.seed].append(r)
+    kept: set[int] = set()
+    for runs in same.values():
+        # max keeps the first of equals
+        best = max(runs, key=lambda r: (r.length or 0, len(runs) > 1 and _written_here(r.path)))
+        kept.add(id(best))
+        skipped.extend((r.path, f"{what} with the same settings and seed ({r.seed}) as "
+                                f"{best.path}; a seed counts once") for r in runs if r is not best)
+    return [r for r in records if id(r) in kept]
+
+
+def _value(settings: dict, key: str) -> str:
+    if key not in settings:
+        return "unset"
+    value = settings[key]
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def group_runs(records: list) -> list[Group]:
+    """The records (of one kind) grouped by name, space and settings; each group labelled by the
+    settings that differ between the groups of its name and space. Sorted by name, space and
+    label."""
+    by_setup: dict[tuple, Group] = {}
+    for r in records:
+        key = (r.name, r.space, _settings_key(r.settings))
+        if key not in by_setup:
+            by_setup[key] = Group(r.name, r.space, r.settings, [])
+        by_setup[key].runs.append(r)
+    siblings = defaultdict(list)
+    for group in by_setup.values():
+        group.runs.sort(key=lambda r: r.seed)
+        siblings[group.name, group.space].append(group)
+    for groups in siblings.values():
+        keys = sorted({k for g in groups for k in g.settings})
+        differ = [k for k in keys if len({_value(g.settings, k) for g in groups}) > 1]
+        for g in groups:
+            g.label = ", ".join(f"{k}={_value(g.settings, k)}" for k in differ)
+    return sorted(by_setup.values(), key=lambda g: (g.name, g.space, g.label))
+
+
+def length_warnings(kind: str, groups: list[Group], drawn: str) -> list[str]:
+    """One sentence per group whose runs differ in length (epochs, trials, evaluations), naming
+    each seed's length and what the figures draw (`drawn`)."""
+    warnings = []
+    for g in groups:
+        if len({r.length for r in g.runs}) > 1:
+            each = ", ".join(f"seed {r.seed}: {r.length}" for r in g.runs)
+            warnings.append(f"{kind} {g.title} on space {g.space}: its runs differ in length "
+                            f"({each} {g.runs[0].unit}); {drawn}")
+    return warnings
+
+
 def find_runs(paths) -> Runs:
-    """Every run under `paths` (run dirs or folders of them); see the module docstring."""
+    """Every run under `paths` (run dirs or folders of them), each seed of a setup once; see the
+    module docstring."""
     runs = Runs()
     seen: set[Path] = set()
     for root in (Path(p).resolve() for p in paths):
@@ -199,7 +411,7 @@ def find_runs(paths) -> Runs:
                         continue
                     runs.search.append(search)
                     if (folder / CORRELATION_FILE).is_file():
-                        runs.correlation.append(_correlation(folder, result))
+                        runs.correlation.append(_correlation(folder, result, search))
                 elif kind is None:
                     runs.skipped.append((folder, f"{RESULT_FILE} without a kind, a method and "
                                                  f"{METRICS_FILE} (not a run of nb1s1-search "
@@ -208,4 +420,8 @@ def find_runs(paths) -> Runs:
                     runs.skipped.append((folder, f"{RESULT_FILE} of unknown kind {kind!r}"))
             except (OSError, ValueError, KeyError, TypeError) as error:
                 runs.skipped.append((folder, f"unreadable ({type(error).__name__}: {error})"))
+    runs.search = _count_once(runs.search, runs.skipped, "search")
+    runs.blackbox = _count_once(runs.blackbox, runs.skipped, "black-box run")
+    runs.hpo = _count_once(runs.hpo, runs.skipped, "BOHB run")
+    runs.correlation = _count_once(runs.correlation, runs.skipped, "correlation study")
     return runs
