@@ -46,14 +46,22 @@ def job_label(mode: object, num: object, what: str) -> str:
     return f"[#{num} {what}] " if str(mode).endswith("MULTIRUN") else ""
 
 
+def app_help(app: str) -> str:
+    """The `--help` text of an app (resolver `nb1s1.help` in the apps' `hydra.help.template`)."""
+    from nasbench1shot1.apphelp import template
+
+    return template(app)
+
+
 def register() -> None:
-    """Store every schema in Hydra's ConfigStore and the resolvers `nb1s1.run_name` and
-    `nb1s1.job_label` (idempotent)."""
+    """Store every schema in Hydra's ConfigStore and the resolvers `nb1s1.run_name`,
+    `nb1s1.job_label` and `nb1s1.help` (idempotent)."""
     from hydra.core.config_store import ConfigStore
     from omegaconf import OmegaConf
 
     OmegaConf.register_new_resolver("nb1s1.run_name", run_name, replace=True)
     OmegaConf.register_new_resolver("nb1s1.job_label", job_label, replace=True)
+    OmegaConf.register_new_resolver("nb1s1.help", app_help, replace=True)
 
     store = ConfigStore.instance()
     for name, schema in ROOT_SCHEMAS.items():

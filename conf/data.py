@@ -32,10 +32,12 @@ class DataConfig:
 
 #: The options of config group `data` (the names of `nasbench1shot1.data.registry.DATASETS`).
 DATA_OPTIONS: Registry[DataConfig] = Registry("data set", sort=False)
-DATA_OPTIONS.register("digits", DataConfig())
-# CIFAR-10 from the standard cifar-10-batches-py folder, with NAS-Bench-101's augmentation.
+DATA_OPTIONS.register("digits", DataConfig(), help=(
+    "scikit-learn's 8x8 digits (no download): 1,000 train / 397 validation / 400 test images."))
 DATA_OPTIONS.register("cifar10", DataConfig(name="cifar10", root="data/cifar-10-batches-py",
-                                            crop_padding=4, flip=True))
+                                            crop_padding=4, flip=True), help=(
+    "CIFAR-10 from a cifar-10-batches-py folder (downloaded there when missing), with "
+    "NAS-Bench-101's augmentation."))
 
 
 @dataclass
@@ -64,7 +66,8 @@ class BenchmarkConfig:
 
 #: The options of config group `benchmark`.
 BENCHMARK_OPTIONS: Registry[BenchmarkConfig] = Registry("benchmark", sort=False)
-BENCHMARK_OPTIONS.register("embedded", BenchmarkConfig())
-# NAS-Bench-101: the official file (nb1s1 benchmark download), its cache, or an .npz copy.
-BENCHMARK_OPTIONS.register("nasbench101", BenchmarkConfig(name="nasbench101",
-                                                          path="data/nasbench_only108.tfrecord"))
+BENCHMARK_OPTIONS.register("embedded", BenchmarkConfig(), help=(
+    "The digits benchmark of search space 1 shipped with the package (not NAS-Bench-101)."))
+BENCHMARK_OPTIONS.register("nasbench101", BenchmarkConfig(
+    name="nasbench101", path="data/nasbench_only108.tfrecord"), help=(
+    "NAS-Bench-101: the official file (nb1s1 benchmark download), its cache, or an .npz copy."))

@@ -44,9 +44,9 @@ class MethodConfig:
 class ArchitectureWeightsConfig(MethodConfig):
     """Gradient-based methods: Adam on continuous architecture weights."""
 
-    arch_learning_rate: float = 3.0e-4
-    arch_betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
-    arch_weight_decay: float = 1.0e-3
+    arch_learning_rate: float = 3.0e-4  # Adam's learning rate on the architecture weights
+    arch_betas: list[float] = field(default_factory=lambda: [0.5, 0.999])  # Adam's betas
+    arch_weight_decay: float = 1.0e-3  # L2 on the architecture weights
     unrolled: bool = False    # true: second-order (unrolled) architecture gradient
 
     def __post_init__(self) -> None:
@@ -72,8 +72,8 @@ class GdasConfig(ArchitectureWeightsConfig):
     """GDAS: Gumbel-softmax sampling, hard one-hot ops, temperature tau_max -> tau_min linearly."""
 
     name: str = "gdas"
-    tau_max: float = 10.0
-    tau_min: float = 1.0
+    tau_max: float = 10.0     # Gumbel-softmax temperature at the first epoch
+    tau_min: float = 1.0      # and at the last
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -107,13 +107,13 @@ class EnasConfig(MethodConfig):
 
     name: str = "enas"
     batch_size: int = 64
-    controller_learning_rate: float = 3.5e-4
-    controller_hidden: int = 100
-    controller_grad_clip: float = 5.0
-    tanh_constant: float = 1.1
-    temperature: float = 5.0
-    entropy_weight: float = 1.0e-4
-    baseline_decay: float = 0.99
+    controller_learning_rate: float = 3.5e-4  # Adam's learning rate on the controller
+    controller_hidden: int = 100  # the LSTM controller's hidden units
+    controller_grad_clip: float = 5.0  # max norm of the controller's gradients
+    tanh_constant: float = 1.1  # logits squashed to +-tanh_constant x tanh(logits/temperature)
+    temperature: float = 5.0  # the controller's sampling temperature
+    entropy_weight: float = 1.0e-4  # weight of the entropy bonus in the reward
+    baseline_decay: float = 0.99  # exponential moving average of the reward baseline
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -133,8 +133,8 @@ class RandomWSConfig(MethodConfig):
 
     name: str = "random_ws"
     batch_size: int = 64
-    eval_samples: int = 100
-    eval_batches: int = 2
+    eval_samples: int = 100   # cells sampled after each epoch to pick the epoch's cell
+    eval_batches: int = 2     # validation batches each sampled cell is scored on
 
     def __post_init__(self) -> None:
         super().__post_init__()

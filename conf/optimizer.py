@@ -21,7 +21,7 @@ class RegularizedEvolutionConfig:
     """Regularized evolution (Real et al., 2019), as in NAS-Bench-101 and NAS-Bench-1Shot1."""
 
     name: str = "regularized_evolution"
-    population_size: int = 100
+    population_size: int = 100    # members kept; the first this many queries are random
     sample_size: int = 10         # tournament size: distinct members drawn for each mutation
 
 
@@ -31,7 +31,7 @@ class HyperbandConfig:
     halving."""
 
     name: str = "hyperband"
-    eta: int = 3
+    eta: int = 3                  # successive halving keeps 1/eta of the configurations
     min_budget: int | None = None  # epochs; null: the benchmark's smallest epoch budget (4)
     max_budget: int | None = None  # null: the largest (108)
 
@@ -42,11 +42,11 @@ class BohbConfig(HyperbandConfig):
 
     name: str = "bohb"
     min_points_in_model: int | None = None  # null: number of hyperparameters + 1
-    top_n_percent: int = 15
-    num_samples: int = 64
-    random_fraction: float = 1 / 3
-    bandwidth_factor: float = 3.0
-    min_bandwidth: float = 1e-3
+    top_n_percent: int = 15       # share of the observations that make the good KDE
+    num_samples: int = 64         # samples drawn to optimize the acquisition
+    random_fraction: float = 1 / 3  # share of configurations sampled at random
+    bandwidth_factor: float = 3.0  # widens the KDE when sampling candidates
+    min_bandwidth: float = 1e-3   # the KDE's smallest bandwidth
 
 
 @dataclass
@@ -55,8 +55,8 @@ class TpeConfig:
 
     name: str = "tpe"
     n_startup_trials: int = 10    # random configurations before the model
-    n_ei_candidates: int = 24
-    multivariate: bool = False
+    n_ei_candidates: int = 24     # candidates scored by expected improvement per trial
+    multivariate: bool = False    # true: a joint KDE over all hyperparameters
 
 
 @dataclass
@@ -73,7 +73,7 @@ class ReinforceConfig:
     hyperparameters."""
 
     name: str = "reinforce"
-    learning_rate: float = 0.5
+    learning_rate: float = 0.5    # of the policies' logits
     baseline_momentum: float = 0.9  # exponential moving average of the reward
 
 

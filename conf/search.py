@@ -28,16 +28,16 @@ def _number(key: str, value: Any, low: float | None = None, high: float | None =
 class TrainSettings:
     """Training of the supernet weights: SGD, cosine annealed, as in NAS-Bench-1Shot1."""
 
-    epochs: int = 50
+    epochs: int = 50              # passes over the weights' half of the training split
     batch_size: int = "${method.batch_size}"  # type: ignore[assignment]  # 96; 64 ENAS, RWS
     learning_rate: float = 0.025  # SGD, cosine annealed to learning_rate_min over the epochs
-    learning_rate_min: float = 0.001
-    momentum: float = 0.9
-    weight_decay: float = 3.0e-4
-    grad_clip: float = 5.0
-    cutout: bool = False
-    cutout_length: int = 16
-    cutout_prob: float = 1.0
+    learning_rate_min: float = 0.001  # the learning rate at the last epoch
+    momentum: float = 0.9         # SGD momentum
+    weight_decay: float = 3.0e-4  # L2 on the supernet weights
+    grad_clip: float = 5.0        # max global norm of the weight gradients; 0: no clipping
+    cutout: bool = False          # true: cutout on the training images
+    cutout_length: int = 16       # side of the square cut out, in pixels
+    cutout_prob: float = 1.0      # probability that an image gets the cutout
     train_portion: float = 0.5  # the training split: first part weights, the rest architecture
 
     def __post_init__(self) -> None:
@@ -63,7 +63,7 @@ class SupernetSettings:
     channels between stacks) of 16 channels."""
 
     channels: int = 16            # channels of each choice block in the first stack
-    num_cells: int = 9
+    num_cells: int = 9            # cells in all, in 3 stacks
     bn_momentum: float = 0.1      # PyTorch convention (weight of the new batch statistics)
 
     def __post_init__(self) -> None:
@@ -86,12 +86,14 @@ class SearchSettings:
     of conf.logger's (the app makes the tracker of it)."""
 
     search_space: int = 1         # 1, 2 or 3
-    seed: int = 0
+    seed: int = 0                 # of the data order, weights and sampling (the run's seed)
     device: str = "auto"          # auto (CUDA when present), cpu, cuda, cuda:N
     threads: Any = "auto"         # PyTorch's CPU threads; auto: OMP_NUM_THREADS, else cores/jobs
     restart: bool = False         # true: move the run dir's checkpoint and metrics aside
     progress: bool = True         # a progress bar over the batches on a terminal
-    objective: str = "validation_error"  # what the app returns to a sweeper: SEARCH_OBJECTIVES
+    # what the app returns to a sweeper: validation_error (the final cell's benchmark validation
+    # error), one_shot_validation_error or test_regret (test data: for studies only)
+    objective: str = "validation_error"
     method: Any = None            # a conf.method schema (config group `method`)
     data: DataConfig = field(default_factory=DataConfig)
     benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)

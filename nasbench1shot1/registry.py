@@ -5,7 +5,8 @@ one-shot methods (`methods.METHODS`), the search spaces (`spaces.space.SEARCH_SP
 black-box optimizers (`blackbox.OPTIMIZERS`), the data sets (`data.registry.DATASETS`) and the
 experiment trackers (`tracking.TRACKERS`). An entry is added where it is defined, with
 `@REG.register(name)` or `REG.register(name, obj)`; `REG.list()` gives the names,
-`REG.get(name)` the entry and `REG.create(name, ...)` calls it. A name that is not registered
+`REG.get(name)` the entry, `REG.help(name)` a sentence on it (for `--help`) and
+`REG.create(name, ...)` calls it. A name that is not registered
 raises `UnknownName` (a ValueError) with one sentence naming the kind, the value and the choices,
 so config checks and command lines can show it as it is. A registry also reads as a mapping
 (`name in REG`, `REG[name]`, `iter`, `len`), so code that took a dict of names keeps working.
@@ -49,25 +50,30 @@ class Registry(Generic[T]):
         self.kind = kind
         self.sort = sort
         self._entries: dict[Name, T] = {}
+        self._help: dict[Name, str] = {}
 
     # -- adding -------------------------------------------------------------------------------
 
     @overload
-    def register(self, name: Name) -> Callable[[T], T]: ...
+    def register(self, name: Name, *, help: str | None = None) -> Callable[[T], T]: ...
 
     @overload
-    def register(self, name: Name, obj: T) -> T: ...
+    def register(self, name: Name, obj: T, *, help: str | None = None) -> T: ...
 
-    def register(self, name: Name, obj: T = _MISSING) -> T | Callable[[T], T]:
-        """Add `obj` under `name` and return it; without `obj`, a decorator that does so."""
+    def register(self, name: Name, obj: T = _MISSING, *,
+                 help: str | None = None) -> T | Callable[[T], T]:
+        """Add `obj` under `name` and return it; without `obj`, a decorator that does so.
+        `help`: what the entry is, in a sentence (default: its docstring's first sentence)."""
         if not _is_name(name):
             raise TypeError(f"a {self.kind} name must be a string or an integer, got {name!r}")
         if obj is _MISSING:
-            return lambda entry: self.register(name, entry)
+            return lambda entry: self.register(name, entry, help=help)
         if name in self._entries:
             raise ValueError(f"{self.kind} {name!r} is already registered "
                              f"(as {self._entries[name]!r})")
         self._entries[name] = obj
+        if help is not None:
+            self._help[name] = help
         return obj
 
     # -- looking up ---------------------------------------------------------------------------
@@ -83,6 +89,17 @@ class Registry(Generic[T]):
             return self._entries[name]
         choices = ", ".join(str(n) for n in self.list()) or f"none (no {self.kind} is registered)"
         raise UnknownName(f"unknown {self.kind} {name!r}, expected one of {choices}")
+
+    def help(self, name: Any) -> str:
+        """What the entry `name` is, in a sentence: the `help` it was registered with, else the
+        first sentence of its docstring (of its class, for an instance); "" without one."""
+        entry = self.get(name)
+        if name in self._help:
+            return self._help[name]
+        doc = entry.__doc__ if isinstance(entry, type) or callable(entry) else None
+        doc = doc or type(entry).__doc__ or ""
+        text = " ".join(doc.split())
+        return text.split(". ")[0].rstrip(".") + "." if text else ""
 
     def create(self, name: Any, *args: Any, **kwargs: Any) -> Any:
         """Call the entry registered as `name` with the given arguments."""

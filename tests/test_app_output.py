@@ -112,3 +112,63 @@ def test_benchmark_info_is_a_table(capsys):
     assert [line.split()[1] for line in lines if line.strip().startswith("repeats 0-")] == \
         ["0-1", "0-2"]
     assert "{" not in "".join(lines)  # no dict dump
+
+
+def _keys(values, prefix=""):
+    for key, value in values.items():
+        if isinstance(value, dict) and value and key not in ("method_settings",):
+            yield from _keys(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}"
+
+
+@pytest.mark.parametrize(("app", "groups", "not_groups"), [
+    ("search", ["method", "data", "benchmark", "logger", "experiment"], ["optimizer"]),
+    ("blackbox", ["optimizer", "benchmark", "logger"], ["method", "data", "experiment"]),
+    ("build", ["data"], ["method", "optimizer", "benchmark", "logger", "experiment"]),
+    ("nb1s1_hpo", ["method", "data", "benchmark", "logger"], ["optimizer", "experiment"]),
+])
+def test_help_lists_the_apps_own_groups_and_every_setting(app, groups, not_groups):
+    from omegaconf import OmegaConf
+
+    from nasbench1shot1.apphelp import app_help
+    from nasbench1shot1.conf import GROUPS
+    from nasbench1shot1.config import compose
+
+    text = app_help(app)
+    listed = [line[:-1] for line in text.splitlines() if line.endswith(":") and
+              not line.startswith(" ")]
+    assert listed == groups
+    for group in groups:  # every option, with a sentence
+        section = text.split(f"\n{group}:\n")[1].splitlines()
+        lines = section[:next((i for i, line in enumerate(section)
+                               if not line.startswith("    ")), len(section))]
+        options = list(GROUPS[group]) if group in GROUPS else ["embedded", "paper"]
+        for option in options:
+            at = [i for i, line in enumerate(lines) if line.startswith(f"    {option} ")]
+            assert len(at) == 1, option
+            words = lines[at[0]].split() + lines[at[0] + 1].split()
+            assert len(words) > 4, option  # its name, and a sentence beside or below it
+    for group in not_groups:
+        assert f"\n{group}:\n" not in text
+    composed = OmegaConf.to_container(compose(app), resolve=False)
+    rows = [line for line in text.split("== Settings")[1].splitlines()[1:]
+            if line.startswith("  ") and not line.startswith("   ")]
+    settings = {line.split()[0] for line in rows}
+    for key in _keys(composed):
+        if key in groups or (key.split(".")[0] in groups and key.endswith((".name", ".kind"))):
+            continue  # chosen by the group (or no option of it chosen)
+        assert key in settings, key
+    described = [line for line in rows if len(line.split()) > 1]
+    assert len(described) >= 0.8 * len(rows)  # the schemas' comments
+
+
+@pytest.mark.timeout(120)
+def test_help_of_the_app_is_its_own(tmp_path: Path):
+    done = subprocess.run([_app("nb1s1-blackbox"), "--help"], capture_output=True, text=True,
+                          timeout=110, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("nb1s1-blackbox: one black-box optimizer on one search space")
+    assert "\nmethod:\n" not in done.stdout and "\noptimizer:\n" in done.stdout
+    assert "== The composed config" in done.stdout and "population_size: 100" in done.stdout
+    assert not list(tmp_path.iterdir())  # --help makes no run dir

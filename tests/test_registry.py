@@ -175,3 +175,24 @@ def test_every_registered_entry_has_its_config_schema_and_back():
         assert schema().name == name
     for name, option in DATA_OPTIONS.items():
         assert option.name == name
+
+
+def test_help_is_the_registered_sentence_or_the_docstrings_first():
+    reg = Registry("thing")
+
+    class Documented:
+        """A thing that does it. More words here."""
+
+    reg.register("documented", Documented)
+    reg.register("instance", Documented())
+    reg.register("told", Documented(), help="Told apart.")
+    class Bare:
+        pass
+
+    reg.register("bare", Bare())
+    assert reg.help("documented") == "A thing that does it."
+    assert reg.help("instance") == "A thing that does it."
+    assert reg.help("told") == "Told apart."
+    assert reg.help("bare") == ""
+    with pytest.raises(UnknownName):
+        reg.help("missing")
