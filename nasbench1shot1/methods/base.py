@@ -9,6 +9,7 @@ the evaluation of sampled cells). Everything a resumed run needs is in `state_di
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -36,6 +37,22 @@ def register(name: str) -> Callable[[type[OneShotMethod]], type[OneShotMethod]]:
 def get_method(name: str) -> type[OneShotMethod]:
     """The method class registered as `name`; one sentence naming the methods otherwise."""
     return METHODS.get(name)
+
+
+def detached(arch: ArchWeights) -> ArchWeights:
+    """`arch` with its weights cut from the graph of the architecture parameters: a step of the
+    supernet weights under it computes no gradient of them."""
+    return dataclasses.replace(arch, ops=arch.ops.detach(),
+                               parents={v: w.detach() for v, w in arch.parents.items()})
+
+
+def arch_gradients(loss: torch.Tensor, params: list[torch.Tensor]) -> None:
+    """Set `params`' .grad to the gradient of `loss` with respect to them alone (the supernet
+    weights' gradients, which a step of the architecture does not use, are not computed); a
+    parameter the loss does not depend on gets None, as `backward` leaves it."""
+    grads = torch.autograd.grad(loss, params, allow_unused=True)
+    for param, grad in zip(params, grads):
+        param.grad = grad
 
 
 @dataclass
@@ -118,9 +135,10 @@ class OneShotMethod:
 
     def weight_step(self, batch: Batch, arch: ArchWeights, optimizer: torch.optim.Optimizer,
                     grad_clip: float) -> StepResult:
-        """One SGD step of the supernet weights under `arch`."""
+        """One SGD step of the supernet weights under `arch` (held fixed: no gradient of the
+        architecture weights is computed, only those of the supernet weights)."""
         self.model.train()
-        logits = self.forward(batch.images, arch)
+        logits = self.forward(batch.images, detached(arch))
         loss = self.loss_fn(logits, batch.labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from nasbench1shot1.methods.base import Batch, OneShotMethod, register
+from nasbench1shot1.methods.base import Batch, OneShotMethod, arch_gradients, register
 
 
 @register("darts")
@@ -31,8 +31,7 @@ class DARTS(OneShotMethod):
         if self.cfg.get("unrolled", False):
             self._unrolled_arch_step(train, valid, optimizer, lr)
         else:
-            self.arch_optimizer.zero_grad(set_to_none=True)
-            self.arch_loss(valid).backward()
+            arch_gradients(self.arch_loss(valid), self.arch_parameters())
             self.arch_optimizer.step()
         return self.weight_step(train, self.train_weights(), optimizer, grad_clip)
 
