@@ -17,10 +17,10 @@ class HpoSettings:
     # the method (config group `method`, as in nb1s1-search): darts, gdas, pc_darts (settings
     # cs1, cs2, cs3); enas, random_ws (cs1, cs2). Given as a name in Python.
     method: Any = "darts"
-    search_space: int = 1
-    seed: int = 0
+    search_space: int = 1         # 1, 2 or 3
+    seed: int = 0                 # of BOHB's sampling and of every search it runs
     setting: str = "cs1"          # cs1, cs2, cs3: the hyperparameter spaces of the paper
-    eta: int = 3
+    eta: int = 3                  # successive halving keeps 1/eta of the configurations
     min_budget: int = 5           # epochs
     max_budget: int = 45          # epochs
     iterations: int = 8           # BOHB iterations (brackets)
@@ -39,6 +39,11 @@ class HpoSettings:
     master_timeout: float = 15.0
     previous_run: str | None = None  # a BOHB run dir whose results warm-start this run
     progress: bool = True         # a progress bar over the evaluations on a terminal
+    # keep each evaluation's checkpoint.pt (its supernet, e.g. for `nb1s1 correlation`); by
+    # default it is removed once the evaluation wrote its result: no later evaluation resumes
+    # from it (another budget is another run dir and another schedule), and a finished
+    # evaluation started again reads result.json and metrics.jsonl only
+    keep_checkpoints: bool = False
     data: Any = None              # a conf.data option for the searches (data=NAME); null: theirs
     benchmark: Any = None         # a conf.data benchmark option (benchmark=NAME); null: theirs
     logger: Any = None            # a conf.logger schema: W&B, one run per evaluation + summary

@@ -24,12 +24,12 @@ class WandbConfig:
     (run files under the run dir; `wandb sync` uploads them later)."""
 
     kind: str = "wandb"
-    project: str = "nasbench1shot1"
-    entity: str | None = None
+    project: str = "nasbench1shot1"  # the W&B project of the runs
+    entity: str | None = None     # the W&B user or team; null: the login's default
     mode: str = "auto"            # auto, online, offline or disabled
     group: str | None = None      # default: <method>-space<N>
     run_name: str | None = None   # default: <method>-space<N>-seed<S>
-    tags: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)  # more tags (method, space, data always)
     init_timeout: float = 15.0    # seconds W&B may take to start a run (its own default: 90)
 
     def __post_init__(self) -> None:

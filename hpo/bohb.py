@@ -227,6 +227,7 @@ def run_worker(s: HpoSettings, run_dir: str | Path, parent: int | None = None) -
     _search_config(s)  # a bad search override fails here, not in every evaluation
     worker = SearchWorker(
         s.base_overrides(), run_dir, logger_cfg=s.logger, run_id=s.run_id,
+        keep_checkpoints=s.keep_checkpoints,
         nameserver=s.host, nameserver_port=s.port, id=f"{os.uname().nodename}-{os.getpid()}",
         host=address_towards(s.host, s.port),
     )

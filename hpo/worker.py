@@ -8,6 +8,8 @@ each benchmark and loads each data set once, not once per configuration). The lo
 the benchmark validation error of the final cell (selection never looks at test data); the test
 regret and the final cell go into the info dict. A diverged or crashed run returns the worst
 loss (1.0, every image wrong) with its status and reason in the info dict, so the master goes on.
+An evaluation's checkpoint is removed once its search wrote result.json, unless
+`keep_checkpoints` (conf/hpo.py) asks to keep it; a crashed evaluation keeps its checkpoint.
 `watch_master` ends a worker process whose master is gone (kill -9 leaves no one to shut it down),
 and keeps it while the master is merely slow or paused.
 """
@@ -26,10 +28,11 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from nasbench1shot1.conf.hpo import HpoSettings
 from nasbench1shot1.config import compose, settings_from
 from nasbench1shot1.hpo.configspaces import to_overrides
 from nasbench1shot1.pyro_security import KeyedWorker, ping_name_server
-from nasbench1shot1.runfiles import WORKER_FILE
+from nasbench1shot1.runfiles import CHECKPOINT_FILE, WORKER_FILE
 from nasbench1shot1.serialization import install, plain
 
 install()
@@ -145,11 +148,13 @@ class SearchWorker(KeyedWorker):
     every search it runs; a search never changes them."""
 
     def __init__(self, base_overrides: list[str], run_dir: str | Path,
-                 logger_cfg: dict | None = None, **kwargs):
+                 logger_cfg: dict | None = None,
+                 keep_checkpoints: bool = HpoSettings.keep_checkpoints, **kwargs):
         super().__init__(**kwargs)
         self.base_overrides = list(base_overrides)
         self.run_dir = Path(run_dir)
         self.logger_cfg = dict(logger_cfg or {"kind": "none"})
+        self.keep_checkpoints = keep_checkpoints
         self._benchmarks: dict[str, Any] = {}
         self._data: dict[tuple, Any] = {}
 
@@ -210,6 +215,8 @@ class SearchWorker(KeyedWorker):
             info.update(status="crashed", reason=f"{type(error).__name__}: {error}",
                         traceback=traceback.format_exc(limit=5))
             return {"loss": WORST_LOSS, "info": plain(info)}
+        if not self.keep_checkpoints:
+            (run_dir / CHECKPOINT_FILE).unlink(missing_ok=True)
         info.update(status=result.status, reason=result.reason, final_cell=result.final_cell,
                     test_regret=result.final_test_regret,
                     validation_error=result.final_validation_error)

@@ -59,6 +59,13 @@ CORRELATION_FILE = "correlation.json"
 CORRELATION_FIGURE = "correlation"
 #: The W&B run id of a run that W&B mirrors, so that a resumed run continues the same W&B run.
 WANDB_ID_FILE = "wandb_id.txt"
+#: Where W&B writes its files in the run dir (its `dir=`); offline, one folder per invocation.
+WANDB_DIR = "wandb"
+#: The config of the W&B run, as W&B got it (JSON), written when the run starts.
+WANDB_CONFIG_FILE = f"{WANDB_DIR}/config.json"
+#: The summary of the W&B run, as W&B got it (JSON; the final cell's table as columns and
+#: data), written when the run finishes.
+WANDB_SUMMARY_FILE = f"{WANDB_DIR}/summary.json"
 #: Files any of this project's runs leave in its run dir: a dir that holds one of them but no
 #: run.json was made by another run (or an older version) and is not taken over.
 RUN_OUTPUTS = (RESULT_FILE, METRICS_FILE, CHECKPOINT_FILE, TRAJECTORY_FILE, INCUMBENT_FILE,

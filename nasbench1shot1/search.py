@@ -440,8 +440,9 @@ class Search:
         s = self.settings
         self._resume()
         if self.tracker is not None:
-            # a resumed W&B run (same id, kept in the run dir) already has the earlier epochs
-            self.tracker.start(s.as_dict(), self.run_dir)
+            # a resumed search is the same W&B run (its id is kept in the run dir); the tracker
+            # logs the checkpointed epochs that the run's earlier invocations did not write
+            self.tracker.start(s.as_dict(), self.run_dir, history=self.history)
         status, reason = "finished", None
         for epoch in range(self.start_epoch, s.train.epochs + 1):
             record = self.train_epoch(epoch)
