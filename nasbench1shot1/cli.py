@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from nasbench1shot1.conf.correlation import BN_MODES, CorrelationSettings
 from nasbench1shot1.embedded import open_benchmark
 from nasbench1shot1.nasbench import (
     OFFICIAL_FILES,
@@ -88,19 +89,36 @@ def _benchmark_merge(args: argparse.Namespace) -> None:
 
 def _correlation(args: argparse.Namespace) -> None:
     from nasbench1shot1.checks import positive_int, seed_value
-    from nasbench1shot1.correlation import correlation
+    from nasbench1shot1.correlation import correlation, correlation_over_seeds
 
     positive_int("--samples", args.samples)
     positive_int("--batches", args.batches)
     seed_value("--seed", args.seed)
-    result = correlation(args.run_dir, None if args.all else args.samples, args.batches,
-                         args.seed)
+    positive_int("--calibration-batches", args.calibration_batches)
+    options = {"bn": args.bn, "calibration_batches": args.calibration_batches}
+    samples = None if args.all else args.samples
+
     def fmt(value: float | None) -> str:
         return "undefined" if value is None else f"{value:.4f}"
 
-    print(f"{result['cells']} cells at epoch {result['epoch']}: Spearman "
-          f"{fmt(result['spearman'])}, Kendall tau {fmt(result['kendall_tau'])}; "
-          f"{args.run_dir / 'correlation.json'}, {args.run_dir / 'correlation.png'}")
+    if len(args.run_dir) == 1:
+        run_dir = args.run_dir[0]
+        result = correlation(run_dir, samples, args.batches, args.seed, **options)
+        others = ", ".join(f"{m} {fmt(c['spearman'])}" for m, c in result["by_bn"].items()
+                           if m != result["bn"])
+        print(f"{result['cells']} cells at epoch {result['epoch']}: Spearman "
+              f"{fmt(result['spearman'])}, Kendall tau {fmt(result['kendall_tau'])} (BN "
+              f"{result['bn']}; Spearman with BN {others}; chance "
+              f"{result['chance_accuracy']:.2f}); {run_dir / 'correlation.json'}, "
+              f"{run_dir / 'correlation.png'}")
+        return
+    summary = correlation_over_seeds(args.run_dir, samples, args.batches, args.seed,
+                                     out=args.out, **options)
+    for mode, c in summary["by_bn"].items():
+        print(f"BN {mode}: Spearman {fmt(c['spearman']['mean'])} +- "
+              f"{fmt(c['spearman']['std'])}, Kendall tau {fmt(c['kendall_tau']['mean'])} +- "
+              f"{fmt(c['kendall_tau']['std'])}, mean score {fmt(c['mean_score']['mean'])} "
+              f"over {summary['runs']} runs")
 
 
 def _analyze(args: argparse.Namespace) -> None:
@@ -162,6 +180,7 @@ def _space_info(args: argparse.Namespace) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
+    study = CorrelationSettings()
     parser = argparse.ArgumentParser(
         prog="nb1s1", description="NAS-Bench-1Shot1 utilities: benchmark files and search spaces."
     )
@@ -204,12 +223,24 @@ def _parser() -> argparse.ArgumentParser:
     sinfo.set_defaults(func=_space_info)
     corr = commands.add_parser(
         "correlation", help="one-shot scores of cells vs the benchmark, for a search run dir")
-    corr.add_argument("run_dir", type=Path)
-    corr.add_argument("--samples", type=int, default=100,
-                      help="cells to score, sampled uniformly (default 100)")
+    corr.add_argument("run_dir", type=Path, nargs="+",
+                      help="a search run dir; several (one method and space, other seeds): also "
+                           "the mean and spread of the criteria over them")
+    corr.add_argument("--samples", type=int, default=study.samples,
+                      help=f"cells to score, sampled uniformly (default {study.samples})")
     corr.add_argument("--all", action="store_true", help="score every cell of the space")
-    corr.add_argument("--batches", type=int, default=4, help="validation batches per cell")
-    corr.add_argument("--seed", type=int, default=0)
+    corr.add_argument("--batches", type=int, default=study.batches,
+                      help=f"validation batches per cell (default {study.batches})")
+    corr.add_argument("--seed", type=int, default=study.seed,
+                      help="samples the cells and the batches")
+    corr.add_argument("--bn", default=study.bn,
+                      help=f"batch-norm statistics of each cell: {', '.join(BN_MODES)} (default "
+                           f"{study.bn}); every mode is reported")
+    corr.add_argument("--calibration-batches", type=int, default=study.calibration_batches,
+                      help="batches of the weights half that recalibrate each cell (default "
+                           f"{study.calibration_batches})")
+    corr.add_argument("--out", type=Path, default=None,
+                      help="with several run dirs: write the summary JSON here")
     corr.set_defaults(func=_correlation)
     ana = commands.add_parser(
         "analyze", help="figures and a summary table from search, black-box and BOHB run dirs")

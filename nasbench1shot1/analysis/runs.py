@@ -48,7 +48,7 @@ from nasbench1shot1.runfiles import (
 
 #: The keys of a correlation.json that say how the study scored the cells (the rest are its
 #: criteria and scores).
-STUDY_SETTINGS = ("epoch", "cells", "bn", "batches", "calibration_batches")
+STUDY_SETTINGS = ("epoch", "cells", "bn", "batches", "calibration_batches", "sample_seed")
 
 
 @dataclass
