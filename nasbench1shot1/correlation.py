@@ -158,8 +158,10 @@ def _study(run_dir: Path, state: dict, samples: int | None, batches: int, seed: 
         from nasbench1shot1.analysis.runs import CorrelationRun
 
         settings = search.settings
-        correlation_scatter([CorrelationRun(run_dir, f"{settings.method.name}, BN {mode}",
-                                            settings.search_space, state["epoch"], s, truth)
+        correlation_scatter([CorrelationRun(run_dir, settings.method.name,
+                                            settings.search_space, state["epoch"], s, truth,
+                                            seed=settings.seed, settings={"study.bn": mode},
+                                            chance=chance)
                              for mode, s in one_shot.items()],
                             run_dir / CORRELATION_FIGURE)
     return result

@@ -299,9 +299,20 @@ def correlation_scatter(runs: list[CorrelationRun], stem: Path) -> list[Path]:
     groups = sorted(group_runs(runs), key=lambda g: min(first[id(r)] for r in g.runs))
     studies = [(g, r) for g in groups for r in g.runs]
     fig, axes = _panels(len(studies), width=3.8, height=3.6)
+    # one score range for every panel (and chance inside it), so that panels compare by eye
+    values = [v for r in runs for v in r.one_shot[np.isfinite(r.one_shot)]]
+    values += [r.chance for r in runs if r.chance is not None]
+    low, high = min(values), max(values)
+    pad = 0.05 * (high - low or 1.0)
     for ax, (g, r) in zip(axes, studies):
         known = ~(np.isnan(r.one_shot) | np.isnan(r.benchmark))
         ax.scatter(r.benchmark[known], r.one_shot[known], s=8, alpha=0.6)
+        ax.set_ylim(low - pad, high + pad)
+        if r.chance is not None:
+            ax.axhline(r.chance, color="0.4", linestyle=":", linewidth=1.0)
+            ax.annotate(f"chance {r.chance:.2f}", (0.01, r.chance), xycoords=("axes fraction",
+                        "data"), xytext=(0, 2), textcoords="offset points", fontsize=7,
+                        color="0.3")
         k = min(10, int(known.sum()))
         c = ranking_criteria(r.one_shot, r.benchmark, ks=(k,))
         seed = "" if r.seed is None else f", seed {r.seed}"

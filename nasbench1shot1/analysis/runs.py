@@ -121,6 +121,7 @@ class CorrelationRun:
     seed: int | None = None  # the search's (None: not given)
     settings: dict = field(default_factory=dict)
     criteria: dict = field(default_factory=dict)  # the study's own (spearman, kendall_tau, ...)
+    chance: float | None = None  # the accuracy of guessing (1 / classes), where known
 
     name = property(lambda self: self.method)
     unit = "cells"
@@ -285,7 +286,8 @@ def _correlation(folder: Path, result: dict, search: SearchRun) -> CorrelationRu
                           int(study["epoch"]),
                           _floats(s["one_shot_valid_accuracy"] for s in scores),
                           _floats(s["benchmark_test_accuracy"] for s in scores),
-                          search.seed, {**search.settings, **own}, criteria)
+                          search.seed, {**search.settings, **own}, criteria,
+                          study.get("chance_accuracy"))
 
 
 def _inside_hpo(folder: Path) -> bool:
