@@ -10,7 +10,19 @@ phase in a fresh process so its time and peak memory are its own:
   the check reads every page, so they count in the RSS of the process, shared with every other
   process that maps the same cache),
 - single `query` calls per second (check, hash and look up one spec),
-- batched `metric` lookups per second for 1,000,000 hex hashes.
+- batched `metric` lookups per second for 1,000,000 hex hashes,
+- calls per second of `ModelSpec(matrix, ops)`, `hash_spec`, `is_valid`, `query`,
+  `get_metrics_from_spec` and `get_metrics_from_hash` on 5,000 cells of the table, beside the
+  reference (google-research/nasbench) on the same cells when its pure-Python `ModelSpec` and
+  `graph_util` are installed (`pip install --no-deps nasbench-pytorch==1.3.1`, which ships them
+  copied from the reference; its one change, converting the pruned matrix to a torch tensor, is
+  undone here). The reference's `query` path (its `api.py`: dicts of the table's values,
+  `copy.deepcopy` in `get_metrics_from_hash`) is reproduced in `ReferenceQueries` from its
+  published behaviour; without the package the reference columns are skipped.
+
+Each figure is printed beside the one the code before issue 13 gave (BASELINE, measured on the
+same 2-core machine) and the reference's, as ratios. CPU time is the figure for loads: wall time
+depends on what else the machine runs.
 
 Cells are the real NAS-Bench-101 cells of `../shared/data/nasbench101/nb101_partial.npz` when
 that file exists, otherwise random valid cells hashed here padded out with made-up hashes;
@@ -22,8 +34,10 @@ metric values are synthetic.
 from __future__ import annotations
 
 import argparse
+import copy
 import hashlib
 import json
+import random
 import resource
 import shutil
 import subprocess
@@ -52,6 +66,20 @@ REPEATS = 3
 EPOCHS = 108
 BATCH_LOOKUPS = 1_000_000
 SINGLE_QUERIES = 5_000
+#: Figures of the code before issue 13, on this benchmark and machine (first load: the issue's
+#: and README's; per-call figures: ratios to the reference measured before the change).
+BASELINE = {
+    "first_cpu_s": 29.6,
+    "first_peak_mb": 420,
+    "convert2_s": 16.3,
+    "ratio_model_spec": 0.44,
+    "ratio_hash_spec": 1.9,
+    "ratio_query": 1.00,
+    "ratio_modelspec_query": 1.00,
+    "ratio_get_metrics_from_hash": 0.77,
+}
+#: The reference's first load of a full-size file (issue 13: CPU seconds, as today's was then).
+REFERENCE_FIRST_CPU_S = 33.0
 RANDOM_REAL_CELLS = 20_000
 
 
@@ -147,10 +175,13 @@ def phase(name: str, path: Path) -> dict:
         start = time.perf_counter()
         convert(path, force=True, workers=2)
         return {"load_s": time.perf_counter() - start, "peak_rss_mb": _peak_rss_mb()}
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     benchmark = NASBench(path, seed=0)
     load_s = time.perf_counter() - start
-    figures = {"load_s": load_s, "cells": len(benchmark), "cache": str(benchmark.cache)}
+    figures = {"load_s": load_s, "cpu_s": time.process_time() - cpu, "cells": len(benchmark)}
+    figures["cache"] = str(benchmark.cache)
+    if name == "api":
+        figures.update(api_calls(benchmark))
     if name == "query":
         rng = np.random.default_rng(1)
         specs = []
@@ -183,6 +214,117 @@ def phase(name: str, path: Path) -> dict:
     return figures
 
 
+class ReferenceQueries:
+    """The reference API's query path over dicts, as its api.py does it, for timing."""
+
+    def __init__(self, benchmark: NASBench, hashes: list[str]):
+        self.config = dict(benchmark.config)
+        self.valid_epochs = benchmark.valid_epochs
+        self.fixed_statistics, self.computed_statistics = {}, {}
+        for module_hash in hashes:
+            fixed, computed = benchmark.get_metrics_from_hash(module_hash)
+            self.fixed_statistics[module_hash] = fixed
+            self.computed_statistics[module_hash] = computed
+        self.training_time_spent, self.total_epochs_spent = 0.0, 0
+
+    def _check_spec(self, model_spec) -> None:
+        if not model_spec.valid_spec:
+            raise ValueError("invalid spec, provided graph is disconnected.")
+        if len(model_spec.ops) > self.config["module_vertices"]:
+            raise ValueError("too many vertices")
+        if np.sum(model_spec.matrix) > self.config["max_edges"]:
+            raise ValueError("too many edges")
+        if model_spec.ops[0] != "input" or model_spec.ops[-1] != "output":
+            raise ValueError("first or last operation")
+        for op in model_spec.ops[1:-1]:
+            if op not in self.config["available_ops"]:
+                raise ValueError("unsupported op")
+
+    def is_valid(self, model_spec) -> bool:
+        try:
+            self._check_spec(model_spec)
+        except ValueError:
+            return False
+        return True
+
+    def get_metrics_from_hash(self, module_hash: str):
+        fixed_stat = copy.deepcopy(self.fixed_statistics[module_hash])
+        computed_stat = copy.deepcopy(self.computed_statistics[module_hash])
+        return fixed_stat, computed_stat
+
+    def get_metrics_from_spec(self, model_spec):
+        self._check_spec(model_spec)
+        return self.get_metrics_from_hash(model_spec.hash_spec(self.config["available_ops"]))
+
+    def query(self, model_spec, epochs: int = 108) -> dict:
+        fixed_stat, computed_stat = self.get_metrics_from_spec(model_spec)
+        run = computed_stat[epochs][random.randint(0, self.config["num_repeats"] - 1)]
+        data = {key: fixed_stat[key] for key in fixed_stat}
+        for name in ("training_time", "train_accuracy", "validation_accuracy", "test_accuracy"):
+            data[name] = run[f"final_{name}"]
+        self.training_time_spent += data["training_time"]
+        self.total_epochs_spent += epochs
+        return data
+
+
+def _reference_spec_class():
+    """The reference's ModelSpec (from nasbench-pytorch) with numpy matrices, or None."""
+    try:
+        import types
+
+        from nasbench_pytorch.model import model_spec
+    except ImportError:
+        return None
+    model_spec.torch = types.SimpleNamespace(tensor=lambda matrix: matrix)
+    return model_spec.ModelSpec
+
+
+def _calls_per_s(call, items: list, repeats: int = 3) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for item in items:
+            call(item)
+        best = min(best, time.perf_counter() - start)
+    return len(items) / best
+
+
+def _side_calls(spec_class, api, cells: list, ops_order: list[str]) -> dict:
+    specs = [spec_class(matrix, ops) for _, matrix, ops in cells]
+    hashes = [cell[0] for cell in cells]
+    return {
+        "ModelSpec(matrix, ops)": _calls_per_s(lambda c: spec_class(c[1], c[2]), cells),
+        "hash_spec": _calls_per_s(lambda s: s.hash_spec(ops_order), specs),
+        "is_valid": _calls_per_s(api.is_valid, specs),
+        "query": _calls_per_s(api.query, specs),
+        "get_metrics_from_spec": _calls_per_s(api.get_metrics_from_spec, specs),
+        "get_metrics_from_hash": _calls_per_s(api.get_metrics_from_hash, hashes),
+        "ModelSpec + query": _calls_per_s(lambda c: api.query(spec_class(c[1], c[2])), cells),
+    }
+
+
+def api_calls(benchmark: NASBench) -> dict:
+    """Calls per second of the reference API's calls, here and in the reference."""
+    rng = np.random.default_rng(1)
+    cells = []
+    for module_hash in benchmark.hashes[rng.permutation(len(benchmark))].astype(str):
+        fixed, _ = benchmark.get_metrics_from_hash(module_hash)
+        matrix, ops = fixed["module_adjacency"].astype(np.int64), fixed["module_operations"]
+        if ModelSpec(matrix, ops).hash_spec() == module_hash:  # skips made-up rows
+            cells.append((module_hash, matrix, ops))
+        if len(cells) == SINGLE_QUERIES:
+            break
+    hashes = [cell[0] for cell in cells]
+    figures = {}
+    sides = {"ours": (ModelSpec, benchmark)}
+    reference_spec = _reference_spec_class()
+    if reference_spec is not None:
+        sides["reference"] = (reference_spec, ReferenceQueries(benchmark, hashes))
+    for side, (spec_class, api) in sides.items():
+        figures[side] = _side_calls(spec_class, api, cells, list(benchmark.config["available_ops"]))
+    return figures
+
+
 def _run_phase(name: str, path: Path) -> dict:
     command = [sys.executable, __file__, "--phase", name, "--workdir", str(path.parent)]
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
@@ -193,7 +335,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "nb1s1-bench")
     parser.add_argument("--cells", type=int, default=NUM_CELLS)
-    parser.add_argument("--phase", choices=["first", "convert2", "cache", "query", "batch"])
+    parser.add_argument(
+        "--phase", choices=["first", "convert2", "cache", "query", "batch", "api"]
+    )
     args = parser.parse_args()
     path = args.workdir / "nasbench_synthetic_only108.tfrecord"
     if args.phase:
@@ -209,13 +353,16 @@ def main() -> None:
 
     first = _run_phase("first", path)
     print(
-        f"first load (.tfrecord, builds cache): {first['load_s']:.1f} s, "
-        f"peak RSS {first['peak_rss_mb']:.0f} MB, {first['cells']} cells"
+        f"first load (.tfrecord, builds cache): {first['cpu_s']:.1f} s CPU "
+        f"({first['load_s']:.1f} s wall), peak RSS {first['peak_rss_mb']:.0f} MB, "
+        f"{first['cells']} cells; before: {BASELINE['first_cpu_s']} s, "
+        f"{BASELINE['first_peak_mb']} MB ({BASELINE['first_cpu_s'] / first['cpu_s']:.1f}x); "
+        f"reference {REFERENCE_FIRST_CPU_S} s ({REFERENCE_FIRST_CPU_S / first['cpu_s']:.1f}x)"
     )
     two = _run_phase("convert2", path)
     print(
         f"convert(workers=2) (rebuilds cache with 2 decoding processes): {two['load_s']:.1f} s, "
-        f"main process peak RSS {two['peak_rss_mb']:.0f} MB"
+        f"main process peak RSS {two['peak_rss_mb']:.0f} MB; before: {BASELINE['convert2_s']} s"
     )
     loads = sorted((_run_phase("cache", path) for _ in range(3)), key=lambda f: f["load_s"])
     print(
@@ -231,6 +378,18 @@ def main() -> None:
         f"lookups/s, best of 5 {batch['batch_best_per_s']:,.0f} lookups/s; "
         f"on row indices {batch['rows_per_s']:,.0f} /s; peak RSS {batch['peak_rss_mb']:.0f} MB"
     )
+    api = _run_phase("api", path)
+    if "reference" not in api:
+        print("reference columns skipped: pip install --no-deps nasbench-pytorch==1.3.1")
+    for call, per_s in api["ours"].items():
+        line = f"{call}: {per_s:,.0f} calls/s"
+        if "reference" in api:
+            reference = api["reference"][call]
+            line += f"; reference {reference:,.0f} calls/s ({per_s / reference:.1f}x)"
+        before = BASELINE.get("ratio_" + call.split("(")[0].replace(" + ", "_").lower())
+        if before is not None and call != "ModelSpec + query":
+            line += f"; before: {before}x the reference"
+        print(line)
 
 
 if __name__ == "__main__":

@@ -367,3 +367,18 @@ def test_hash_index_finds_digests_sharing_their_first_word():
     assert [hash_hex(words[r]).decode() for r in rows[:-2]] == hashes
     assert rows[-2:].tolist() == [-1, -1]
     assert hash_words(["AB" * 16]).tolist() == hash_words(["ab" * 16]).tolist()
+
+
+def test_single_hash_lookup_matches_the_vectorised_one():
+    hashes = ["00" * 8 + "00" * 7 + f"{k:02x}" for k in range(0, 40, 4)]
+    hashes += ["ff" * 8 + "00" * 8, "ab" * 16, "12" * 16]
+    words = hash_words(sorted(hashes))
+    index = HashIndex(words)
+    queries = hashes + ["00" * 16, "00" * 15 + "01", "ff" * 16, "AB" * 16, b"ab" * 16]
+    queries += ["xyz", "ab" * 15 + "a", " " + "ab" * 15 + "a", "+" + "ab" * 15 + "a", "", 5, None]
+    for query in queries:
+        try:
+            expected = int(index.find(hash_words(query)))
+        except ValueError:
+            expected = -1
+        assert index.find_hex(query) == expected, query

@@ -1,5 +1,6 @@
 """ModelSpec: validation, pruning and the official NAS-Bench-101 hash."""
 
+import hashlib
 import itertools
 
 import numpy as np
@@ -99,3 +100,87 @@ def test_unknown_op_cannot_be_hashed():
     spec = ModelSpec([[0, 1, 0], [0, 0, 1], [0, 0, 0]], ["input", "conv5x5", "output"])
     with pytest.raises(ValueError, match="unknown op 'conv5x5'"):
         spec.hash_spec()
+
+
+def _plain_reachable(matrix: np.ndarray) -> np.ndarray:
+    """Vertices on an input-output path, by a forward and a backward sweep over the matrix."""
+    n = matrix.shape[0]
+    from_input, to_output = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    from_input[0] = to_output[n - 1] = True
+    for v in range(1, n):
+        from_input[v] = bool((matrix[:v, v].astype(bool) & from_input[:v]).any())
+    for v in range(n - 2, -1, -1):
+        to_output[v] = bool((matrix[v, v + 1 :].astype(bool) & to_output[v + 1 :]).any())
+    return from_input & to_output
+
+
+def _plain_hash(matrix: np.ndarray, labeling: list[int]) -> str:
+    """The reference fingerprint written out over neighbour lists and str, as the oracle."""
+    n = len(labeling)
+    md5 = lambda text: hashlib.md5(text.encode("utf-8")).hexdigest()  # noqa: E731
+    into = [[w for w in range(n) if matrix[w, v]] for v in range(n)]
+    out_of = [[w for w in range(n) if matrix[v, w]] for v in range(n)]
+    hashes = [md5(str((len(out_of[v]), len(into[v]), labeling[v]))) for v in range(n)]
+    for _ in range(n):
+        hashes = [
+            md5(
+                "".join(sorted(hashes[w] for w in into[v]))
+                + "|"
+                + "".join(sorted(hashes[w] for w in out_of[v]))
+                + "|"
+                + hashes[v]
+            )
+            for v in range(n)
+        ]
+    return md5(str(sorted(hashes)))
+
+
+@pytest.mark.parametrize("vertices", [1, 2, 3, 5, 7, 9, 12])
+def test_pruning_and_hashing_match_plain_graph_code_on_random_specs(vertices: int):
+    rng = np.random.default_rng(vertices)
+    ops_names = [CONV3X3, CONV1X1, MAXPOOL3X3]
+    invalid = 0
+    for _ in range(300 if vertices <= 7 else 40):
+        density = rng.uniform(0.1, 0.9)
+        matrix = np.triu(rng.random((vertices, vertices)) < density, k=1).astype(int)
+        ops = ["input"] + [ops_names[k] for k in rng.integers(0, 3, max(vertices - 2, 0))]
+        ops = (ops + ["output"])[-vertices:] if vertices > 1 else ["input"]
+        spec = ModelSpec(matrix.tolist() if rng.random() < 0.5 else matrix, ops)
+        keep = _plain_reachable(matrix)
+        assert spec.original_matrix.tolist() == matrix.tolist() and spec.original_ops == ops
+        if keep.sum() < 2:
+            invalid += 1
+            assert not spec.valid_spec and spec.matrix is None and spec.ops is None
+            continue
+        assert spec.valid_spec
+        assert spec.matrix.tolist() == matrix[np.ix_(keep, keep)].tolist()
+        assert spec.matrix.dtype == np.int64
+        assert spec.ops == [op for op, kept in zip(ops, keep) if kept]
+        labels = [-1] + [ops_names.index(op) for op in spec.ops[1:-1]] + [-2]
+        expected = _plain_hash(spec.matrix, labels)
+        assert spec.hash_spec() == expected == hash_module(spec.matrix, labels)
+    assert invalid > 0 or vertices > 7
+
+
+def test_values_are_checked_before_the_triangle():
+    with pytest.raises(ValueError, match="0 or 1"):
+        ModelSpec([[0, 0], [1, 2]], ["input", "output"])
+    for bad in ([[0, "1"], [0, 0]], [[0, 0.5], [0, 0]], [[0, float("nan")], [0, 0]]):
+        with pytest.raises(ValueError, match="0 or 1"):
+            ModelSpec(bad, ["input", "output"])
+    spec = ModelSpec([[False, True], [False, False]], ["input", "output"])
+    assert spec.matrix.dtype == np.int64 and spec.matrix.tolist() == [[0, 1], [0, 0]]
+
+
+def test_the_spec_copies_its_inputs_and_hashes_its_current_matrix():
+    matrix = np.array(INCEPTION_MATRIX)
+    spec = ModelSpec(matrix, INCEPTION_OPS)
+    matrix[0, 1] = 0
+    assert spec.original_matrix[0, 1] == 1 and spec.hash_spec() == INCEPTION_HASH
+    spec.matrix[3, 4] = 0
+    spec.matrix[3, 6] = 1
+    labels = [-1, 1, 0, 0, 0, 2, -2]
+    assert spec.hash_spec() == _plain_hash(spec.matrix, labels) != INCEPTION_HASH
+    assert spec.hash_spec(["x", CONV1X1, CONV3X3, MAXPOOL3X3, CONV3X3]) == hash_module(
+        spec.matrix, [-1, 1, 2, 2, 2, 3, -2]
+    )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import random
 from collections.abc import Iterator, Mapping, Sequence
+from math import isnan
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,19 @@ MAX_EDGES = 9
 #: The per-run values `query` returns; each is read from `halfway_<name>` or `final_<name>`.
 QUERY_METRICS = ("training_time", "train_accuracy", "validation_accuracy", "test_accuracy")
 _OP_OF_LABEL = {INPUT_LABEL: INPUT, OUTPUT_LABEL: OUTPUT} | dict(enumerate(AVAILABLE_OPS))
+#: stop_halfway -> (key of `query`, position of its value in METRIC_FIELDS).
+_QUERY_POSITIONS = {
+    halfway: tuple(
+        (name, METRIC_FIELDS.index(f"{'halfway' if halfway else 'final'}_{name}"))
+        for name in QUERY_METRICS
+    )
+    for halfway in (False, True)
+}
+
+
+def _recorded(run: tuple[float, ...]) -> bool:
+    """Whether a run has any value: a run counts as recorded unless all its metrics are NaN."""
+    return not all(map(isnan, run))
 
 
 def _nan_mean(values: np.ndarray) -> np.ndarray:
@@ -152,38 +166,40 @@ class NASBench:
 
     # Reference API.
 
+    def _domain_error(self, model_spec: ModelSpec) -> str | None:
+        """Why the spec is not a NAS-Bench-101 cell (the reference's checks), None if it is."""
+        if not model_spec.valid_spec:
+            return "invalid spec, provided graph is disconnected."
+        config = self.config
+        ops = model_spec.ops
+        num_vertices = len(ops)
+        num_edges = int(model_spec.matrix.sum())
+        if num_vertices > config["module_vertices"]:
+            return (
+                f"too many vertices, got {num_vertices:d} "
+                f"(max vertices = {config['module_vertices']:d})"
+            )
+        if num_edges > config["max_edges"]:
+            return f"too many edges, got {num_edges:d} (max edges = {config['max_edges']:d})"
+        if ops[0] != INPUT:
+            return "first operation should be 'input'"
+        if ops[-1] != OUTPUT:
+            return "last operation should be 'output'"
+        available = config["available_ops"]
+        for op in ops[1:-1]:
+            if op not in available:
+                return f"unsupported op {op} (available ops = {available})"
+        return None
+
     def _check_spec(self, model_spec: ModelSpec) -> None:
         """Raise OutOfDomainError if the spec is not a NAS-Bench-101 cell (reference checks)."""
-        if not model_spec.valid_spec:
-            raise OutOfDomainError("invalid spec, provided graph is disconnected.")
-        num_vertices = len(model_spec.ops)
-        num_edges = np.sum(model_spec.matrix)
-        if num_vertices > self.config["module_vertices"]:
-            raise OutOfDomainError(
-                f"too many vertices, got {num_vertices:d} "
-                f"(max vertices = {self.config['module_vertices']:d})"
-            )
-        if num_edges > self.config["max_edges"]:
-            raise OutOfDomainError(
-                f"too many edges, got {num_edges:d} (max edges = {self.config['max_edges']:d})"
-            )
-        if model_spec.ops[0] != INPUT:
-            raise OutOfDomainError("first operation should be 'input'")
-        if model_spec.ops[-1] != OUTPUT:
-            raise OutOfDomainError("last operation should be 'output'")
-        for op in model_spec.ops[1:-1]:
-            if op not in self.config["available_ops"]:
-                raise OutOfDomainError(
-                    f"unsupported op {op} (available ops = {self.config['available_ops']})"
-                )
+        error = self._domain_error(model_spec)
+        if error is not None:
+            raise OutOfDomainError(error)
 
     def is_valid(self, model_spec: ModelSpec) -> bool:
         """Whether the spec is a NAS-Bench-101 cell (whether or not this table holds it)."""
-        try:
-            self._check_spec(model_spec)
-        except OutOfDomainError:
-            return False
-        return True
+        return self._domain_error(model_spec) is None
 
     def _check_epochs(self, epochs: int) -> int:
         if epochs not in self._epoch_index:
@@ -191,10 +207,8 @@ class NASBench:
         return self._epoch_index[epochs]
 
     def _row(self, module_hash: str) -> int:
-        try:
-            row = int(self._index.find(hash_words(module_hash)))
-        except ValueError:
-            row = -1  # a malformed hash is a missing key, as in the reference's dict
+        # A malformed hash is a missing key, as in the reference's dict.
+        row = self._index.find_hex(module_hash)
         if row < 0:
             raise CellNotFoundError(f"module hash {module_hash} is not in this benchmark table")
         return row
@@ -209,8 +223,8 @@ class NASBench:
         size = int(table.num_vertices[row])
         parameters = int(table.trainable_parameters[row])
         return {
-            "module_adjacency": np.array(table.adjacency[row, :size, :size], dtype=np.int8),
-            "module_operations": [_OP_OF_LABEL[int(label)] for label in table.ops[row, :size]],
+            "module_adjacency": table.adjacency[row, :size, :size].astype(np.int8),
+            "module_operations": [_OP_OF_LABEL[label] for label in table.ops[row, :size].tolist()],
             "trainable_parameters": None if parameters == UNKNOWN_PARAMETERS else parameters,
         }
 
@@ -222,6 +236,23 @@ class NASBench:
                 values[i] = self._table.metrics[name][row, epoch_index]
         return values
 
+    def _run_lists(self, row: int, at: tuple | slice) -> list[list]:
+        """Per METRIC_FIELDS, the values of one cell at `at` (an epoch index or a slice) as
+        nested Python lists, NaN where missing. Python floats are what the callers hand out."""
+        metrics = self._table.metrics
+        missing = None
+        lists = []
+        for name in METRIC_FIELDS:
+            values = metrics.get(name)
+            if values is None:
+                if missing is None:
+                    shape = (len(self._table.epochs), self.num_repeats)
+                    missing = np.full(shape, np.nan)[at].tolist()
+                lists.append(missing)
+            else:
+                lists.append(values[row][at].tolist())
+        return lists
+
     def get_metrics_from_hash(self, module_hash: str) -> tuple[dict, dict]:
         """(fixed_stat, computed_stat) of a cell, fresh objects the caller may change.
 
@@ -230,13 +261,13 @@ class NASBench:
         recorded runs, each a dict of METRIC_FIELDS; budgets with no recorded run are left out.
         """
         row = self._row(module_hash)
+        by_field = self._run_lists(row, slice(None))
         computed_stat = {}
-        for epochs, epoch_index in self._epoch_index.items():
-            values = self._runs(row, epoch_index)
-            runs = [
-                dict(zip(METRIC_FIELDS, map(float, values[:, repeat])))
-                for repeat in np.flatnonzero(~np.isnan(values).all(axis=0))
-            ]
+        for epoch_index, epochs in enumerate(self._table.epochs):
+            runs = []
+            for run in zip(*(values[epoch_index] for values in by_field)):
+                if _recorded(run):
+                    runs.append(dict(zip(METRIC_FIELDS, run)))
             if runs:
                 computed_stat[epochs] = runs
         return self._fixed_stat(row), computed_stat
@@ -260,17 +291,15 @@ class NASBench:
         """
         epoch_index = self._check_epochs(epochs)
         row, module_hash = self._row_of_spec(model_spec)
-        values = self._runs(row, epoch_index)
-        recorded = np.flatnonzero(~np.isnan(values).all(axis=0))
-        if not recorded.size:
+        runs = [run for run in zip(*self._run_lists(row, epoch_index)) if _recorded(run)]
+        if not runs:
             raise CellNotFoundError(
                 f"module hash {module_hash} has no recorded run at {epochs} epochs in this table"
             )
-        repeat = recorded[self._rng.randint(0, len(recorded) - 1)]
-        run = dict(zip(METRIC_FIELDS, values[:, repeat].tolist()))
-        point = "halfway" if stop_halfway else "final"
+        run = runs[self._rng.randint(0, len(runs) - 1)]
         data = self._fixed_stat(row)
-        data.update({name: run[f"{point}_{name}"] for name in QUERY_METRICS})
+        for name, position in _QUERY_POSITIONS[stop_halfway]:
+            data[name] = run[position]
         self.training_time_spent += data["training_time"]
         self.total_epochs_spent += epochs // 2 if stop_halfway else epochs
         return data

@@ -8,11 +8,14 @@ dict. This module owns the conversions in both directions and `HashIndex`, the l
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
 
 HASH_DIGITS = 32
+_HEX_HASH = re.compile(r"[0-9a-fA-F]{32}")
+_LOW_WORD = (1 << 64) - 1
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 
 HashLike = str | bytes | Sequence[str] | Sequence[bytes] | np.ndarray
@@ -103,6 +106,24 @@ class HashIndex:
 
     def __len__(self) -> int:
         return len(self._high)
+
+    def find_hex(self, module_hash: object) -> int:
+        """Row of one hex hash (str), -1 where it is absent or malformed; a cheap single lookup."""
+        if not isinstance(module_hash, str) or not _HEX_HASH.fullmatch(module_hash):
+            try:
+                return int(self.find(hash_words(module_hash)))
+            except ValueError:
+                return -1
+        value = int(module_hash, 16)
+        high, low = value >> 64, value & _LOW_WORD
+        # A numpy scalar: a Python int above 2**63 would make numpy convert the whole array.
+        row = int(self._high.searchsorted(np.uint64(high)))
+        # Rows sharing the first word follow each other; almost always there is just one.
+        while row < len(self._high) and self._high[row] == high:
+            if self._low[row] == low:
+                return row
+            row += 1
+        return -1
 
     def find(self, words: np.ndarray) -> np.ndarray:
         """Row of each hash, shape words.shape[:-1], int64, -1 where a hash is not in the table."""

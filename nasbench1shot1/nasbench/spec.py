@@ -4,11 +4,17 @@ A cell is an upper-triangular adjacency matrix over at most 7 vertices plus one 
 Vertices that are not on a path from the input to the output do not affect the network, so they
 are pruned before hashing; the hash is the md5 fingerprint of the reference API
 (google-research/nasbench), so a hash computed here finds the same row in the official files.
+
+Graphs are handled as bit masks, one Python int per vertex (bit w of `successors[v]` set when
+there is an edge v -> w): pruning is a few integer operations per vertex and the neighbours of a
+vertex come from a table of the 256 masks of up to 8 vertices, so no general graph code runs on
+a NAS-Bench-101 cell. Larger graphs take the same path with the neighbours computed per mask.
 """
 
 from __future__ import annotations
 
 import hashlib
+from binascii import hexlify
 from collections.abc import Sequence
 from functools import lru_cache
 
@@ -24,61 +30,134 @@ AVAILABLE_OPS: tuple[str, ...] = (CONV3X3, CONV1X1, MAXPOOL3X3)
 INPUT_LABEL = -1
 OUTPUT_LABEL = -2
 
+_md5 = hashlib.md5
+try:
+    # CPython's own md5 starts faster than OpenSSL's on the short texts a vertex hashes.
+    from _md5 import md5 as _fast_md5
+except ImportError:  # pragma: no cover - Python builds without the module
+    _fast_md5 = hashlib.md5
+_TABLE_BITS = 8
+#: The set bits of every mask below 2**8, increasing: the neighbours of a vertex of a small graph.
+_MEMBERS: tuple[tuple[int, ...], ...] = tuple(
+    tuple(v for v in range(_TABLE_BITS) if mask >> v & 1) for mask in range(1 << _TABLE_BITS)
+)
 
-def _md5(text: str) -> str:
-    return hashlib.md5(text.encode("utf-8")).hexdigest()
+
+def _members(mask: int) -> tuple[int, ...]:
+    if mask < 1 << _TABLE_BITS:
+        return _MEMBERS[mask]
+    return tuple(v for v in range(mask.bit_length()) if mask >> v & 1)
+
+
+def row_masks(nonzero: np.ndarray) -> list[int]:
+    """One int per row of a square boolean matrix, bit j set where the row has column j set."""
+    packed = np.packbits(nonzero, axis=1, bitorder="little")
+    if packed.shape[1] == 1:
+        return list(packed.tobytes())
+    return [int.from_bytes(row.tobytes(), "little") for row in packed]
 
 
 @lru_cache(maxsize=4096)
-def _vertex_start_hash(out_degree: int, in_degree: int, label: int) -> str:
-    return _md5(str((out_degree, in_degree, label)))
+def _vertex_start_hash(out_degree: int, in_degree: int, label: int) -> bytes:
+    return _md5(str((out_degree, in_degree, label)).encode("utf-8")).hexdigest().encode("ascii")
 
 
-def hash_module(matrix: np.ndarray | Sequence[Sequence[int]], labeling: Sequence[int]) -> str:
-    """The reference NAS-Bench-101 fingerprint of a labelled DAG.
+def _sorted_text(hashes: list[bytes], vertices: tuple[int, ...]) -> bytes:
+    """The hashes of `vertices` sorted and joined; one or two vertices without a sort call."""
+    count = len(vertices)
+    if count == 1:
+        return hashes[vertices[0]]
+    if count == 2:
+        first, second = hashes[vertices[0]], hashes[vertices[1]]
+        return first + second if first <= second else second + first
+    return b"".join(sorted([hashes[w] for w in vertices])) if count else b""
+
+
+def fingerprint(successors: Sequence[int], labeling: Sequence[int]) -> str:
+    """The reference fingerprint of a labelled DAG given as successor bit masks.
 
     Each vertex starts from the md5 of its (out-degree, in-degree, label) tuple; then, once per
     vertex, every vertex hash is replaced by the md5 of its sorted in-neighbour hashes, its sorted
-    out-neighbour hashes and its own hash. The fingerprint is the md5 of the sorted vertex hashes.
-    Isomorphic graphs with equal labels get equal fingerprints.
+    out-neighbour hashes and its own hash, joined by '|'. The fingerprint is the md5 of the sorted
+    vertex hashes written as the reference writes a Python list of str. Isomorphic graphs with
+    equal labels get equal fingerprints.
     """
-    rows = np.asarray(matrix).tolist()
     n = len(labeling)
-    predecessors = [[w for w in range(n) if rows[w][v]] for v in range(n)]
-    successors = [[w for w in range(n) if rows[v][w]] for v in range(n)]
+    predecessor_masks = [0] * n
+    for v in range(n):
+        for w in _members(successors[v]):
+            predecessor_masks[w] |= 1 << v
+    ins = [_members(mask) for mask in predecessor_masks]
+    outs = [_members(successors[v]) for v in range(n)]
+    # Hex digests as ASCII bytes: the reference's strings, hashed without encoding each time.
     hashes = [
-        _vertex_start_hash(len(successors[v]), len(predecessors[v]), int(labeling[v]))
-        for v in range(n)
+        _vertex_start_hash(len(outs[v]), len(ins[v]), int(labeling[v])) for v in range(n)
     ]
-    md5 = hashlib.md5
+    neighbours = list(zip(ins, outs, range(n)))
+    bar = b"|".join
     for _ in range(n):
         hashes = [
-            md5(
-                (
-                    "".join(sorted([hashes[w] for w in predecessors[v]]))
-                    + "|"
-                    + "".join(sorted([hashes[w] for w in successors[v]]))
-                    + "|"
-                    + hashes[v]
-                ).encode("utf-8")
-            ).hexdigest()
-            for v in range(n)
+            hexlify(
+                _fast_md5(
+                    bar((_sorted_text(hashes, into), _sorted_text(hashes, out_of), hashes[v]))
+                ).digest()
+            )
+            for into, out_of, v in neighbours
         ]
-    return _md5(str(sorted(hashes)))
+    # str(sorted(list of str)) of the reference: ['h1', 'h2', ...]
+    listing = b"['" + b"', '".join(sorted(hashes)) + b"']" if hashes else b"[]"
+    return _md5(listing).hexdigest()
+
+
+def hash_module(matrix: np.ndarray | Sequence[Sequence[int]], labeling: Sequence[int]) -> str:
+    """The reference NAS-Bench-101 fingerprint of a labelled DAG (see `fingerprint`)."""
+    matrix = np.asarray(matrix)
+    if matrix.size == 0:
+        return fingerprint([0] * len(labeling), labeling)
+    return fingerprint(row_masks(matrix != 0), labeling)
+
+
+def prune_masks(successors: Sequence[int]) -> int:
+    """Bit mask of the vertices on some path from vertex 0 (input) to the last (output).
+
+    `successors` must be upper triangular (every edge goes to a later vertex).
+    """
+    n = len(successors)
+    if n == 0:
+        return 0
+    from_input = 1
+    for v in range(n):
+        if from_input >> v & 1:
+            from_input |= successors[v]
+    last = 1 << (n - 1)
+    to_output = last
+    for v in range(n - 2, -1, -1):
+        if successors[v] & to_output:
+            to_output |= 1 << v
+    return from_input & to_output
 
 
 def reachable_vertices(matrix: np.ndarray) -> np.ndarray:
     """Boolean mask of the vertices on some path from vertex 0 (input) to the last (output)."""
     n = matrix.shape[0]
-    from_input = np.zeros(n, dtype=bool)
-    from_input[0] = True
-    for v in range(1, n):
-        from_input[v] = bool(np.any(matrix[:v, v].astype(bool) & from_input[:v]))
-    to_output = np.zeros(n, dtype=bool)
-    to_output[n - 1] = True
-    for v in range(n - 2, -1, -1):
-        to_output[v] = bool(np.any(matrix[v, v + 1 :].astype(bool) & to_output[v + 1 :]))
-    return from_input & to_output
+    keep = prune_masks(row_masks(np.asarray(matrix) != 0)) if n else 0
+    return np.array([bool(keep >> v & 1) for v in range(n)], dtype=bool)
+
+
+@lru_cache(maxsize=256)
+def _index_of_ops(canonical_ops: tuple[str, ...]) -> dict[str, int]:
+    """Op -> label: the position of its first occurrence, as `list.index` gives it."""
+    labels: dict[str, int] = {}
+    for label, op in enumerate(canonical_ops):
+        labels.setdefault(op, label)
+    return labels
+
+
+@lru_cache(maxsize=128)
+def _kept_indices(keep: int) -> tuple[np.ndarray, np.ndarray]:
+    """Index arrays that cut the rows and columns of the kept vertices out of a matrix."""
+    kept = np.array(_members(keep), dtype=np.intp)
+    return kept[:, None], kept[None, :]
 
 
 class ModelSpec:
@@ -93,34 +172,35 @@ class ModelSpec:
         matrix = np.array(matrix)
         if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
             raise ValueError(f"matrix must be square, got shape {matrix.shape}")
-        if matrix.shape[0] != len(ops):
+        n = matrix.shape[0]
+        if n != len(ops):
             raise ValueError(
                 f"length of ops must match matrix dimensions, got {len(ops)} ops "
-                f"for a {matrix.shape[0]}x{matrix.shape[0]} matrix"
+                f"for a {n}x{n} matrix"
             )
-        if matrix.size and not np.isin(matrix, (0, 1)).all():
+        nonzero = matrix != 0
+        if not (matrix == nonzero).all():
             raise ValueError("matrix entries must be 0 or 1")
-        matrix = matrix.astype(np.int64)
-        if np.tril(matrix).any():
-            raise ValueError("matrix must be upper triangular")
-        self.original_matrix = matrix.copy()
+        if matrix.dtype != np.int64:
+            matrix = matrix.astype(np.int64)
+        successors = row_masks(nonzero) if n else []
+        for v, mask in enumerate(successors):
+            if mask & ((2 << v) - 1):
+                raise ValueError("matrix must be upper triangular")
+        self.original_matrix = matrix
         self.original_ops = list(ops)
-        self.matrix: np.ndarray | None = matrix.copy()
-        self.ops: list[str] | None = list(ops)
         self.valid_spec = True
-        self._prune()
-
-    def _prune(self) -> None:
-        n = self.original_matrix.shape[0]
-        if n == 0:
-            self.matrix, self.ops, self.valid_spec = None, None, False
-            return
-        keep = reachable_vertices(self.original_matrix)
-        if keep.sum() < 2:
-            self.matrix, self.ops, self.valid_spec = None, None, False
-            return
-        self.matrix = self.original_matrix[np.ix_(keep, keep)]
-        self.ops = [op for op, kept in zip(self.original_ops, keep) if kept]
+        keep = prune_masks(successors)
+        if keep.bit_count() < 2:
+            self.matrix: np.ndarray | None = None
+            self.ops: list[str] | None = None
+            self.valid_spec = False
+        elif keep == (1 << n) - 1:
+            self.matrix = matrix.copy()
+            self.ops = list(ops)
+        else:
+            self.matrix = matrix[_kept_indices(keep)]
+            self.ops = [self.original_ops[v] for v in _members(keep)]
 
     def hash_spec(self, canonical_ops: Sequence[str] = AVAILABLE_OPS) -> str:
         """The reference fingerprint of the pruned cell (input labelled -1, output -2)."""
@@ -128,13 +208,15 @@ class ModelSpec:
             raise ValueError(
                 "cannot hash an invalid spec: the output is not reachable from the input"
             )
+        label_of = _index_of_ops(tuple(canonical_ops))
         labeling = [INPUT_LABEL]
         for op in self.ops[1:-1]:
-            if op not in canonical_ops:
+            label = label_of.get(op)
+            if label is None:
                 raise ValueError(f"unknown op {op!r}, expected one of {list(canonical_ops)}")
-            labeling.append(list(canonical_ops).index(op))
+            labeling.append(label)
         labeling.append(OUTPUT_LABEL)
-        return hash_module(self.matrix, labeling)
+        return fingerprint(row_masks(np.asarray(self.matrix) != 0), labeling)
 
     def __repr__(self) -> str:
         return f"ModelSpec(matrix={self.original_matrix.tolist()}, ops={self.original_ops})"

@@ -20,7 +20,7 @@ import os
 import re
 import struct
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -29,7 +29,9 @@ from pathlib import Path
 import crc32c
 import numpy as np
 
+from . import bulk
 from .errors import BenchmarkFileError, missing_file
+from .hashes import hash_words
 from .proto import ModelMetrics, WireFormatError, decode_model_metrics, encode_model_metrics
 from .spec import AVAILABLE_OPS, INPUT, INPUT_LABEL, OUTPUT, OUTPUT_LABEL
 
@@ -43,6 +45,9 @@ METRIC_FIELDS: tuple[str, ...] = tuple(
 )
 
 _HEADER = struct.Struct("<QI")
+_LENGTH = struct.Struct("<Q")
+#: Bytes of the file framed and checked at a time.
+_BLOCK_BYTES = 1 << 23
 _CRC = struct.Struct("<I")
 _CRC_MASK_DELTA = 0xA282EAD8
 _HASH_PATTERN = re.compile(r"[0-9a-f]{32}")
@@ -189,26 +194,33 @@ def _adjacency_size(raw_adjacency: str, where: str) -> int:
     return dim
 
 
-# Operation strings seen so far and their labels; a file has at most a few hundred distinct ones.
-_labels_of_operations: dict[str, tuple[int, ...]] = {}
+# Operation strings seen so far and their labels (None: not a cell's operations); a file has at
+# most a few hundred distinct ones.
+_labels_of_operations: dict[str, tuple[int, ...] | None] = {}
+
+
+def parse_operations(raw_operations: str) -> tuple[int, ...] | None:
+    """The labels of a comma-joined operations string, None unless it is input, ops, output."""
+    if raw_operations not in _labels_of_operations:
+        names = raw_operations.split(",")
+        valid = (
+            len(names) >= 2
+            and names[0] == INPUT
+            and names[-1] == OUTPUT
+            and all(name in AVAILABLE_OPS for name in names[1:-1])
+        )
+        labels = tuple(_LABEL_OF_OP[name] for name in names) if valid else None
+        _labels_of_operations[raw_operations] = labels
+    return _labels_of_operations[raw_operations]
 
 
 def _operation_labels(raw_operations: str, dim: int, where: str) -> tuple[int, ...]:
-    labels = _labels_of_operations.get(raw_operations)
+    labels = parse_operations(raw_operations)
     if labels is None:
-        names = raw_operations.split(",")
-        if (
-            len(names) < 2
-            or names[0] != INPUT
-            or names[-1] != OUTPUT
-            or any(name not in AVAILABLE_OPS for name in names[1:-1])
-        ):
-            raise BenchmarkFileError(
-                f"{where} has operations {raw_operations!r}, expected '{INPUT}', then ops from "
-                f"{list(AVAILABLE_OPS)}, then '{OUTPUT}'"
-            )
-        labels = tuple(_LABEL_OF_OP[name] for name in names)
-        _labels_of_operations[raw_operations] = labels
+        raise BenchmarkFileError(
+            f"{where} has operations {raw_operations!r}, expected '{INPUT}', then ops from "
+            f"{list(AVAILABLE_OPS)}, then '{OUTPUT}'"
+        )
     if len(labels) != dim:
         raise BenchmarkFileError(f"{where} has {len(labels)} operations for {dim} vertices")
     return labels
@@ -256,9 +268,33 @@ class RecordColumns:
         return len(self.epochs)
 
     @classmethod
+    def empty(cls, count: int = 0) -> RecordColumns:
+        """Columns for `count` records, values unset."""
+        return cls(
+            hash_words=np.zeros((count, 2), dtype=np.uint64),
+            epochs=np.zeros(count, dtype=np.int64),
+            num_vertices=np.zeros(count, dtype=np.int8),
+            adjacency_bits=np.zeros(count, dtype=np.uint64),
+            ops=np.zeros((count, MAX_VERTICES), dtype=np.int8),
+            trainable_parameters=np.zeros(count, dtype=np.int64),
+            metrics={name: np.zeros(count) for name in METRIC_FIELDS},
+        )
+
+    def assign(self, rows: np.ndarray, other: RecordColumns) -> None:
+        """Put the records of `other` at positions `rows` of these columns."""
+        self.hash_words[rows] = other.hash_words
+        self.epochs[rows] = other.epochs
+        self.num_vertices[rows] = other.num_vertices
+        self.adjacency_bits[rows] = other.adjacency_bits
+        self.ops[rows] = other.ops
+        self.trainable_parameters[rows] = other.trainable_parameters
+        for name in METRIC_FIELDS:
+            self.metrics[name][rows] = other.metrics[name]
+
+    @classmethod
     def concatenate(cls, parts: list[RecordColumns]) -> RecordColumns:
         if not parts:
-            return cls._decode_batch([], 0, "")
+            return cls.empty()
         return cls(
             hash_words=np.concatenate([part.hash_words for part in parts]),
             epochs=np.concatenate([part.epochs for part in parts]),
@@ -273,7 +309,11 @@ class RecordColumns:
         )
 
     @classmethod
-    def _decode_batch(cls, records: list[bytes], first_index: int, path: str) -> RecordColumns:
+    def decode(cls, records: Sequence[bytes], indices: Sequence[int], path: str) -> RecordColumns:
+        """Decode records one at a time with `decode_row`'s checks; `indices` name them in errors.
+
+        The general path: `read_columns` uses it for the records its array decoder leaves.
+        """
         count = len(records)
         digests = bytearray()
         epochs = np.empty(count, dtype=np.int64)
@@ -282,8 +322,8 @@ class RecordColumns:
         ops = np.zeros((count, MAX_VERTICES), dtype=np.int8)
         parameters = np.empty(count, dtype=np.int64)
         values = np.empty((len(METRIC_FIELDS), count), dtype=np.float64)
-        for i, data in enumerate(records):
-            where = record_location(first_index + i, path)
+        for i, (data, index) in enumerate(zip(records, indices)):
+            where = record_location(index, path)
             module_hash, epoch, raw_adjacency, raw_operations, metrics = _split_row(data, where)
             dim = _adjacency_size(raw_adjacency, where)
             labels = _operation_labels(raw_operations, dim, where)
@@ -316,16 +356,157 @@ class RecordColumns:
         )
 
 
-def _batches(path: Path, size: int) -> Iterator[tuple[list[bytes], int]]:
-    batch: list[bytes] = []
-    first = 0
-    for index, data in enumerate(read_records(path)):
-        batch.append(data)
-        if len(batch) == size:
-            yield batch, first
-            batch, first = [], index + 1
-    if batch:
-        yield batch, first
+def _first_damage(path: Path) -> BenchmarkFileError:
+    """The error of the first damaged record, found by reading the file record by record."""
+    try:
+        for _ in read_records(path):
+            pass
+    except BenchmarkFileError as exc:
+        return exc
+    return BenchmarkFileError(f"{path} changed while it was read")
+
+
+def _open(path: Path):
+    try:
+        return open(path, "rb")  # noqa: SIM115 - closed by the caller's with
+    except FileNotFoundError:
+        raise missing_file(path) from None
+    except OSError as exc:
+        raise BenchmarkFileError(f"cannot open benchmark file {path} ({exc.strerror})") from None
+
+
+def _frame(buffer: bytes) -> tuple[list[int], list[int], int]:
+    """Starts and data CRC32Cs of the whole records at the front of `buffer`, and where the
+    first incomplete one starts. A record that does not fit must still have a sound length
+    checksum: a damaged length would otherwise make it swallow the rest of the file."""
+    starts: list[int] = []
+    checksums: list[int] = []
+    view = memoryview(buffer)
+    crc = crc32c.crc32c
+    unpack = _LENGTH.unpack_from
+    pos, size = 0, len(buffer)
+    while pos + _HEADER.size <= size:
+        end = pos + _HEADER.size + unpack(buffer, pos)[0]
+        if end + _CRC.size > size:
+            if masked_crc32c(view[pos : pos + 8]) != _CRC.unpack_from(buffer, pos + 8)[0]:
+                starts.append(pos)  # checked, and reported, with the complete records
+                checksums.append(0)
+            break
+        starts.append(pos)
+        checksums.append(crc(view[pos + _HEADER.size : end]))
+        pos = end + _CRC.size
+    return starts, checksums, pos
+
+
+def _check_frames(data: np.ndarray, starts: np.ndarray, checksums: np.ndarray) -> bool:
+    """Whether every record's length checksum and data checksum match (arrays over a block)."""
+    head = _gather_words(data, starts, 3)
+    lengths = head[:, 0].astype(np.uint64) | (head[:, 1].astype(np.uint64) << np.uint64(32))
+    distinct, which = np.unique(lengths, return_inverse=True)
+    expected = np.array(
+        [masked_crc32c(struct.pack("<Q", int(length))) for length in distinct], dtype=np.uint32
+    )
+    if not (expected[which.reshape(-1)] == head[:, 2]).all():
+        return False
+    ends = starts + _HEADER.size + lengths.astype(np.int64)
+    if (ends + _CRC.size > len(data)).any():
+        return False
+    crc = checksums.astype(np.uint32)
+    masked = ((crc >> 15) | (crc << 17)) + np.uint32(_CRC_MASK_DELTA)
+    return bool((masked == _gather_words(data, ends, 1)[:, 0]).all())
+
+
+def _gather_words(data: np.ndarray, starts: np.ndarray, count: int) -> np.ndarray:
+    """(len(starts), count) little-endian uint32 words from each start on."""
+    positions = starts[:, None] + np.arange(4 * count)
+    return np.ascontiguousarray(data[positions]).view("<u4").reshape(len(starts), count)
+
+
+def _blocks(path: Path, block_bytes: int) -> Iterator[tuple[bytes, np.ndarray, int]]:
+    """Blocks of whole records: (bytes, record starts, index of the first record), framing and
+    both checksums of every record checked; a damaged record raises its error."""
+    index = 0
+    carry = b""
+    with _open(path) as stream:
+        while True:
+            try:
+                chunk = stream.read(max(block_bytes, len(carry)))
+            except OSError as exc:
+                raise BenchmarkFileError(
+                    f"reading {record_location(index, path)} failed ({exc.strerror})"
+                ) from None
+            buffer = carry + chunk if carry else chunk
+            if not chunk:
+                if buffer:
+                    raise _first_damage(path)
+                return
+            starts, checksums, consumed = _frame(buffer)
+            data = np.frombuffer(buffer, dtype=np.uint8)
+            positions = np.array(starts, dtype=np.int64)
+            if len(checksums) > 0 and not _check_frames(
+                data, positions, np.array(checksums, dtype=np.int64)
+            ):
+                raise _first_damage(path)
+            if starts:
+                yield buffer[:consumed], positions, index
+                index += len(starts)
+            carry = buffer[consumed:]
+
+
+def _decode_block(
+    buffer: bytes, starts: np.ndarray, first_index: int, path: str
+) -> RecordColumns:
+    """Decode the records of a checked block: with arrays where a record fits the layout of the
+    official writer exactly, one at a time (`RecordColumns.decode`) otherwise."""
+    data = bulk.padded(buffer)
+    lengths = _gather_words(data, starts, 2).astype(np.int64)[:, 0]
+    begins = starts + _HEADER.size
+    ends = begins + lengths
+    rows = bulk.split_rows(data, begins, ends)
+    first, group, ok = bulk.group_rows(rows.operations, rows.ok)
+    known = np.zeros(len(first), dtype=bool)
+    labels = np.zeros((len(first), MAX_VERTICES), dtype=np.int8)
+    vertices = np.zeros(len(first), dtype=np.int64)
+    for i, row in enumerate(first):
+        raw = rows.operations[row].tobytes().rstrip(b"\0")  # no zero inside: split_rows checks
+        parsed = parse_operations(raw.decode("latin-1")) if raw.isascii() else None
+        if parsed is not None and len(parsed) <= MAX_VERTICES:
+            known[i], vertices[i] = True, len(parsed)
+            labels[i, : len(parsed)] = parsed
+    ok &= known[group] & (vertices[group] == rows.num_vertices)
+    decoded, messages, ok = bulk.decode_base64(data, rows.metrics, ok)
+    runs = bulk.read_model_metrics(decoded, messages, ok, _EVALUATION_POINTS)
+    ok = runs.ok
+    digests = np.where(ok[:, None], rows.digests, ord("0"))
+    columns = RecordColumns(
+        hash_words=hash_words(np.ascontiguousarray(digests).view("S32").reshape(-1)),
+        epochs=rows.epochs,
+        num_vertices=rows.num_vertices.astype(np.int8),
+        adjacency_bits=rows.adjacency_bits,
+        ops=labels[group],
+        trainable_parameters=runs.trainable_parameters,
+        metrics={
+            f"{point}_{name}": values[name]
+            for point, values in (("halfway", runs.halfway), ("final", runs.final))
+            for name in ("training_time", "train_accuracy", "validation_accuracy", "test_accuracy")
+        },
+    )
+    left = np.flatnonzero(~ok)
+    if left.size:
+        records = [buffer[begins[i] : ends[i]] for i in left]
+        columns.assign(left, RecordColumns.decode(records, (left + first_index).tolist(), path))
+    return columns
+
+
+def _batches(
+    path: Path, batch_size: int
+) -> Iterator[tuple[bytes, np.ndarray, int]]:
+    """Checked blocks of at most `batch_size` records, starts relative to their bytes."""
+    for buffer, starts, first in _blocks(path, _BLOCK_BYTES):
+        for i in range(0, len(starts), batch_size):
+            part = starts[i : i + batch_size]
+            end = int(starts[i + batch_size]) if i + batch_size < len(starts) else len(buffer)
+            yield buffer[int(part[0]) : end], part - part[0], first + i
 
 
 def read_columns(
@@ -333,14 +514,16 @@ def read_columns(
 ) -> RecordColumns:
     """Read and check a whole official file into columns.
 
-    With `workers` > 1 this process checks the framing and worker processes decode batches of
-    records; results are identical to a single process, only faster on a multi-core machine.
+    This process checks the framing and both checksums of every record (a Python loop over the
+    records, the checks as arrays); batches of up to `batch_size` records are decoded with
+    arrays (`bulk.py`), here or, with `workers` > 1, in worker processes. Results are identical
+    either way, and identical to decoding each record with `decode_row`.
     """
     path = Path(path)
     if workers <= 1:
         parts = [
-            RecordColumns._decode_batch(batch, first, str(path))
-            for batch, first in _batches(path, batch_size)
+            _decode_block(buffer, starts, first, str(path))
+            for buffer, starts, first in _batches(path, batch_size)
         ]
         return RecordColumns.concatenate(parts)
     parts = []
@@ -348,8 +531,8 @@ def read_columns(
     # spawn, not fork: the caller may hold threads or large arrays we should not copy.
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
     try:
-        for batch, first in _batches(path, batch_size):
-            pending.append(pool.submit(RecordColumns._decode_batch, batch, first, str(path)))
+        for buffer, starts, first in _batches(path, batch_size):
+            pending.append(pool.submit(_decode_block, buffer, starts, first, str(path)))
             # Bound the batches in flight so memory stays flat on multi-GB files.
             if len(pending) > 2 * workers:
                 parts.append(pending.popleft().result())
