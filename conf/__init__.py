@@ -18,6 +18,7 @@ from nasbench1shot1.conf.hpo import HpoSettings
 from nasbench1shot1.conf.logger import LOGGER_CONFIGS
 from nasbench1shot1.conf.method import METHOD_CONFIGS
 from nasbench1shot1.conf.optimizer import OPTIMIZER_CONFIGS
+from nasbench1shot1.conf.protocol import paper_epochs
 from nasbench1shot1.conf.search import SearchSettings
 
 #: Each app's root schema, by its primary config's name (conf/<name>.yaml names it in its
@@ -55,13 +56,14 @@ def app_help(app: str) -> str:
 
 def register() -> None:
     """Store every schema in Hydra's ConfigStore and the resolvers `nb1s1.run_name`,
-    `nb1s1.job_label` and `nb1s1.help` (idempotent)."""
+    `nb1s1.job_label`, `nb1s1.help` and `nb1s1.paper_epochs` (idempotent)."""
     from hydra.core.config_store import ConfigStore
     from omegaconf import OmegaConf
 
     OmegaConf.register_new_resolver("nb1s1.run_name", run_name, replace=True)
     OmegaConf.register_new_resolver("nb1s1.job_label", job_label, replace=True)
     OmegaConf.register_new_resolver("nb1s1.help", app_help, replace=True)
+    OmegaConf.register_new_resolver("nb1s1.paper_epochs", paper_epochs, replace=True)
 
     store = ConfigStore.instance()
     for name, schema in ROOT_SCHEMAS.items():

@@ -109,7 +109,7 @@ class EnasConfig(MethodConfig):
     batch_size: int = 64
     controller_learning_rate: float = 3.5e-4  # Adam's learning rate on the controller
     controller_hidden: int = 100  # the LSTM controller's hidden units
-    controller_grad_clip: float = 5.0  # max norm of the controller's gradients
+    controller_grad_clip: float = 5.0  # max norm of the controller's gradients; 0: none
     tanh_constant: float = 1.1  # logits squashed to +-tanh_constant x tanh(logits/temperature)
     temperature: float = 5.0  # the controller's sampling temperature
     entropy_weight: float = 1.0e-4  # weight of the entropy bonus in the reward

@@ -17,6 +17,7 @@ from nasbench1shot1.checks import (
 )
 from nasbench1shot1.conf.data import BenchmarkConfig, DataConfig
 from nasbench1shot1.conf.method import MethodConfig
+from nasbench1shot1.conf.protocol import ProtocolConfig
 
 
 def _number(key: str, value: Any, low: float | None = None, high: float | None = None,
@@ -100,6 +101,9 @@ class SearchSettings:
     logger: Any = None            # a conf.logger schema (config group `logger`)
     train: TrainSettings = field(default_factory=TrainSettings)
     supernet: SupernetSettings = field(default_factory=SupernetSettings)
+    # where the search follows the original NAS-Bench-1Shot1 code (config group `protocol`:
+    # fixed or paper; conf/protocol.py)
+    protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
 
     def __post_init__(self) -> None:
         from nasbench1shot1.spaces import list_spaces
@@ -134,7 +138,10 @@ class SearchSettings:
                 "train": asdict(self.train), "supernet": asdict(self.supernet),
                 "seed": self.seed, "device": self.device, "threads": self.threads,
                 "restart": self.restart, "progress": self.progress,
-                "objective": self.objective}
+                "objective": self.objective,
+                # runs of this project's protocol keep the identity they had before it existed
+                **({"protocol": asdict(self.protocol)}
+                   if self.protocol != ProtocolConfig() else {})}
 
     def identity(self) -> dict:
         """What must match to resume a run or to share its run dir."""

@@ -104,10 +104,11 @@ def _defaults_list(app: str) -> list[tuple[str, str | None]]:
     return groups
 
 
-def _experiments() -> dict[str, str]:
-    """Option -> the first sentence of the comment heading conf/experiment/<option>.yaml."""
+def _presets(group: str) -> dict[str, str]:
+    """Option -> the first sentence of the comment heading conf/<group>/<option>.yaml (the
+    groups of presets: experiment, protocol)."""
     found = {}
-    for path in sorted((files("nasbench1shot1.conf") / "experiment").iterdir()):
+    for path in sorted((files("nasbench1shot1.conf") / group).iterdir()):
         if not path.name.endswith(".yaml"):
             continue
         lines = [line for line in path.read_text().splitlines()
@@ -120,8 +121,8 @@ def _experiments() -> dict[str, str]:
 def _options(group: str) -> dict[str, str]:
     from nasbench1shot1.conf import GROUPS
 
-    if group == "experiment":
-        return _experiments()
+    if group not in GROUPS:
+        return _presets(group)
     return {str(name): GROUPS[group].help(name) for name in GROUPS[group]}
 
 
@@ -138,16 +139,19 @@ def _settings(schema: type, prefix: str, groups: dict[str, str | None],
               out: list[tuple[str, str]]) -> None:
     """(key, description) of every setting of `schema`; a config group's are those of its
     default option."""
+    from nasbench1shot1.conf import GROUPS
+
     comments = field_comments(schema)
     for f in dataclasses.fields(schema):
         key = f"{prefix}{f.name}"
-        if f.name in groups:
-            option = _schema_of(f.name, groups[f.name])
-            if option is not None:
-                own = field_comments(option)
-                out += [(f"{key}.{g.name}", own.get(g.name, ""))
-                        for g in dataclasses.fields(option) if g.name not in ("name", "kind")]
+        option = _schema_of(f.name, groups[f.name]) if f.name in groups else None
+        if option is not None:
+            own = field_comments(option)
+            out += [(f"{key}.{g.name}", own.get(g.name, ""))
+                    for g in dataclasses.fields(option) if g.name not in ("name", "kind")]
             continue
+        if f.name in groups and f.name in GROUPS:
+            continue  # a group with no option chosen
         kind = _resolved_type(schema, f.name)
         if isinstance(kind, type) and dataclasses.is_dataclass(kind):
             _settings(kind, f"{key}.", {}, out)

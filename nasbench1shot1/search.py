@@ -89,6 +89,15 @@ class RunResult:
         return asdict(self)
 
 
+def cutout_probability(prob: float, epoch: int, epochs: int, schedule: str) -> float:
+    """The cutout probability in epoch `epoch` (1-based) of `epochs`: `prob` throughout
+    (schedule fixed), or rising linearly from 0 in the first epoch to `prob` in the last (ramp,
+    the original code's)."""
+    if schedule == "fixed" or epochs <= 1:
+        return prob
+    return prob * (epoch - 1) / (epochs - 1)
+
+
 def _device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -248,11 +257,12 @@ class Search:
             channels=s.supernet.channels, num_cells=s.supernet.num_cells,
             num_classes=data.num_classes, in_channels=data.in_channels,
             partial_channels=s.method.partial_channels if method_cls.partial_channels else 1,
-            bn_momentum=s.supernet.bn_momentum,
+            bn_momentum=s.supernet.bn_momentum, stack_pooling=s.protocol.stack_pooling,
+            head=s.protocol.head,
         )
         self.model = Supernet(self.space, supernet).to(self.device)
         self.method = method_cls(self.space, self.model, s.method.params(), s.train.epochs,
-                                 self.generator)
+                                 self.generator, protocol=s.protocol)
         t = s.train
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=t.learning_rate,
                                          momentum=t.momentum, weight_decay=t.weight_decay)
@@ -356,13 +366,14 @@ class Search:
         arch_batches = self.arch_batches()
         loss = correct = count = 0
         augment = t.cutout or s.data.crop_padding or s.data.flip
+        cutout_prob = cutout_probability(t.cutout_prob, epoch, t.epochs, s.protocol.cutout)
 
         def augmented(batch: Batch) -> Batch:
             if not augment:
                 return batch
             return Batch(augment_batch(batch.images, self.generator, s.data.crop_padding,
                                        s.data.flip, t.cutout_length if t.cutout else 0,
-                                       t.cutout_prob), batch.labels)
+                                       cutout_prob), batch.labels)
 
         # both halves see the training transform, as in DARTS and NAS-Bench-1Shot1
         bar = progress_bar(len(train_batches), f"epoch {epoch}/{t.epochs}", "batch",

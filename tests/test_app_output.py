@@ -123,7 +123,8 @@ def _keys(values, prefix=""):
 
 
 @pytest.mark.parametrize(("app", "groups", "not_groups"), [
-    ("search", ["method", "data", "benchmark", "logger", "experiment"], ["optimizer"]),
+    ("search", ["method", "data", "benchmark", "logger", "protocol", "experiment"],
+     ["optimizer"]),
     ("blackbox", ["optimizer", "benchmark", "logger"], ["method", "data", "experiment"]),
     ("build", ["data"], ["method", "optimizer", "benchmark", "logger", "experiment"]),
     ("nb1s1_hpo", ["method", "data", "benchmark", "logger"], ["optimizer", "experiment"]),
@@ -143,7 +144,8 @@ def test_help_lists_the_apps_own_groups_and_every_setting(app, groups, not_group
         section = text.split(f"\n{group}:\n")[1].splitlines()
         lines = section[:next((i for i, line in enumerate(section)
                                if not line.startswith("    ")), len(section))]
-        options = list(GROUPS[group]) if group in GROUPS else ["embedded", "paper"]
+        options = list(GROUPS[group]) if group in GROUPS else \
+            {"experiment": ["embedded", "paper"], "protocol": ["fixed", "paper"]}[group]
         for option in options:
             at = [i for i, line in enumerate(lines) if line.startswith(f"    {option} ")]
             assert len(at) == 1, option

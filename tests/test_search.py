@@ -38,7 +38,9 @@ def test_every_config_option_composes(method: str, space: str, experiment: str):
     assert settings.method.name == method and settings.search_space == int(space)
     assert settings.train.batch_size == (64 if method in ("enas", "random_ws") else 96)
     if experiment == "paper":
-        assert settings.data.name == "cifar10" and settings.train.epochs == 50
+        # the original's epochs per method, under its protocol (conf/protocol.py)
+        assert settings.data.name == "cifar10" and settings.protocol.name == "paper"
+        assert settings.train.epochs == {"darts": 25}.get(method, 100)
         assert (settings.supernet.channels, settings.supernet.num_cells) == (16, 9)
         assert settings.benchmark.where.endswith("nasbench_only108.tfrecord")
     else:

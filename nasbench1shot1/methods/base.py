@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from nasbench1shot1.conf.protocol import ProtocolConfig
 from nasbench1shot1.models.supernet import ArchWeights, Supernet
 from nasbench1shot1.nasbench.spec import AVAILABLE_OPS
 from nasbench1shot1.registry import Registry
@@ -39,9 +40,12 @@ def get_method(name: str) -> type[OneShotMethod]:
     return METHODS.get(name)
 
 
-def detached(arch: ArchWeights) -> ArchWeights:
-    """`arch` with its weights cut from the graph of the architecture parameters: a step of the
-    supernet weights under it computes no gradient of them."""
+def detached(arch: ArchWeights | list[ArchWeights]) -> ArchWeights | list[ArchWeights]:
+    """`arch` (or each of a list, one per cell) with its weights cut from the graph of the
+    architecture parameters: a step of the supernet weights under it computes no gradient of
+    them."""
+    if isinstance(arch, list):
+        return [detached(a) for a in arch]
     return dataclasses.replace(arch, ops=arch.ops.detach(),
                                parents={v: w.detach() for v, w in arch.parents.items()})
 
@@ -76,12 +80,14 @@ class OneShotMethod:
     partial_channels = False
 
     def __init__(self, space: SearchSpace, model: Supernet, cfg: dict, epochs: int,
-                 generator: torch.Generator):
+                 generator: torch.Generator, protocol: ProtocolConfig | None = None):
         self.space = space
         self.model = model
         self.cfg = cfg
         self.epochs = epochs
         self.generator = generator
+        #: where the method follows the original code (conf/protocol.py; default: fixed)
+        self.protocol = protocol if protocol is not None else ProtocolConfig()
         self.loss_fn = nn.CrossEntropyLoss()
         device = next(model.parameters()).device
         self.device = device

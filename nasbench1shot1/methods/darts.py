@@ -32,8 +32,12 @@ class DARTS(OneShotMethod):
             self._unrolled_arch_step(train, valid, optimizer, lr)
         else:
             arch_gradients(self.arch_loss(valid), self.arch_parameters())
+            self.clip_arch_gradients(grad_clip)
             self.arch_optimizer.step()
         return self.weight_step(train, self.train_weights(), optimizer, grad_clip)
+
+    def clip_arch_gradients(self, grad_clip: float) -> None:
+        """Before the architecture update: DARTS leaves the gradients as they are."""
 
     def _unrolled_arch_step(self, train: Batch, valid: Batch, optimizer, lr: float) -> None:
         self.model.train()

@@ -1,7 +1,9 @@
 """GDAS (Dong & Yang, 2019): Gumbel-softmax sampling of the architecture at every step, a hard
 one-hot choice of each block's op (only that op runs; the straight-through estimator carries the
 gradient), soft Gumbel-softmax weights of the parents, and the temperature annealed linearly from
-`tau_max` to `tau_min` over the epochs. Architecture weights are trained by Adam as in DARTS."""
+`tau_max` to `tau_min` over the epochs. Architecture weights are trained by Adam as in DARTS.
+Under protocol=paper (conf/protocol.py) as the original code: a sample per cell, its temperature
+schedule, the architecture gradients clipped."""
 
 from __future__ import annotations
 
@@ -20,8 +22,12 @@ class GDAS(DARTS):
 
     @property
     def tau(self) -> float:
-        """Temperature in epoch `self.epoch` (0-based)."""
+        """Temperature in epoch `self.epoch` (0-based): linear from tau_max to tau_min in the
+        last epoch, or (protocol gdas_tau=epoch_start, the original) tau_max - (tau_max -
+        tau_min) * epoch / epochs, which ends one step above tau_min."""
         tau_max, tau_min = self.cfg["tau_max"], self.cfg["tau_min"]
+        if self.protocol.gdas_tau == "epoch_start":
+            return tau_max - (tau_max - tau_min) * self.epoch / self.epochs
         if self.epochs <= 1:
             return tau_min
         return tau_max - (tau_max - tau_min) * self.epoch / (self.epochs - 1)
@@ -30,7 +36,20 @@ class GDAS(DARTS):
         uniform = torch.rand(shape, generator=self.generator).clamp_(1e-10, 1.0 - 1e-10)
         return (-torch.log(-torch.log(uniform))).to(self.device)
 
-    def train_weights(self) -> ArchWeights:
+    def clip_arch_gradients(self, grad_clip: float) -> None:
+        """The original clips the architecture gradients (Gumbel-softmax's are large) to the
+        norm of the weights' clip (protocol gdas_clip_arch)."""
+        if self.protocol.gdas_clip_arch and grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.arch_parameters(), grad_clip)
+
+    def train_weights(self) -> ArchWeights | list[ArchWeights]:
+        """One Gumbel sample for the forward pass, or one per cell (protocol gdas_gumbel=
+        per_cell, the original)."""
+        if self.protocol.gdas_gumbel == "per_cell":
+            return [self._sample() for _ in range(self.model.config.num_cells)]
+        return self._sample()
+
+    def _sample(self) -> ArchWeights:
         tau = self.tau
         logits = (self.alpha_ops + self._gumbel(self.alpha_ops.shape)) / tau
         soft = torch.softmax(logits, dim=-1)

@@ -8,6 +8,9 @@ the block's parent weights where it has a parent choice; the block applies a mix
 sum of conv3x3-BN-ReLU, conv1x1-BN-ReLU and maxpool3x3). The cell output concatenates the block
 outputs, each weighted by its output weight, and adds the output-weighted 1x1 projection of the
 cell input to B x channels. After the last cell: 1x1 conv-BN-ReLU, global average pooling, linear.
+`stack_pooling` and `head` switch to the original NAS-Bench-1Shot1 code's max-pooling with
+padding 1 and its head (ReLU, 1x1 conv to the last stack's channels, batch norm without affine
+parameters, pooling, linear); see conf/protocol.py.
 
 Architecture weights enter `forward` as an `ArchWeights`: op weights (B, 3), parent weights per
 vertex with a choice, output weights (B + 1). Each may carry hard indices: then only the chosen
@@ -18,12 +21,14 @@ input through its mixed op and the rest around it, followed by a channel shuffle
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 from nasbench1shot1.checks import number_in, positive_int
+from nasbench1shot1.conf.protocol import CHOICES, ProtocolConfig
 from nasbench1shot1.conf.search import SupernetSettings
 from nasbench1shot1.models.ops import BN_EPSILON, ConvBnRelu, make_op
 from nasbench1shot1.nasbench.spec import AVAILABLE_OPS
@@ -147,6 +152,7 @@ class Cell(nn.Module):
 
 #: The search's supernet settings (conf/search.py), the defaults of `SupernetConfig`.
 _SEARCH = SupernetSettings()
+_PROTOCOL = ProtocolConfig()
 
 
 @dataclass(frozen=True)
@@ -161,11 +167,17 @@ class SupernetConfig:
     partial_channels: int = 1
     bn_momentum: float = _SEARCH.bn_momentum
     bn_eps: float = BN_EPSILON
+    stack_pooling: str = _PROTOCOL.stack_pooling  # same or padded (conf/protocol.py)
+    head: str = _PROTOCOL.head                    # nasbench101 or original (conf/protocol.py)
 
     def __post_init__(self) -> None:
         for name in ("channels", "num_cells", "num_classes", "in_channels", "partial_channels"):
             positive_int(f"supernet {name}", getattr(self, name))
         number_in("supernet bn_momentum", self.bn_momentum, 0.0, 1.0)
+        for key in ("stack_pooling", "head"):
+            if getattr(self, key) not in CHOICES[key]:
+                raise ValueError(f"supernet {key} must be {' or '.join(CHOICES[key])}, got "
+                                 f"{getattr(self, key)!r}")
 
 
 class Supernet(nn.Module):
@@ -185,16 +197,32 @@ class Supernet(nn.Module):
         for i in range(config.num_cells):
             if i in reductions:
                 c *= 2
-                cells.append(nn.MaxPool2d(2, 2, ceil_mode=True))
+                # 'same' pooling halves 32 to 16 and 8; the original's padding 1 gives 17 and 9
+                cells.append(nn.MaxPool2d(2, 2, ceil_mode=True)
+                             if config.stack_pooling == "same" else nn.MaxPool2d(2, 2, padding=1))
             cells.append(Cell(space, in_channels, c, config.partial_channels,
                               config.bn_momentum, config.bn_eps))
             in_channels = c * b
         self.cells = nn.ModuleList(cells)
-        self.head = ConvBnRelu(in_channels, in_channels, 1, config.bn_momentum, config.bn_eps)
+        if config.head == "nasbench101":
+            self.head = ConvBnRelu(in_channels, in_channels, 1, config.bn_momentum,
+                                   config.bn_eps)
+        else:  # the original: ReLU, 1x1 conv down to the last stack's channels, plain BN
+            self.head = nn.Sequential(
+                nn.ReLU(inplace=False), nn.Conv2d(in_channels, c, 1, bias=False),
+                nn.BatchNorm2d(c, eps=config.bn_eps, momentum=config.bn_momentum,
+                               affine=False))
+            in_channels = c
         self.classifier = nn.Linear(in_channels, config.num_classes)
 
-    def forward(self, x: torch.Tensor, arch: ArchWeights) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, arch: ArchWeights | Sequence[ArchWeights]
+                ) -> torch.Tensor:
+        """`arch`: the weights of every cell, or one per cell (GDAS's per-cell samples)."""
         x = self.stem(x)
+        per_cell = iter(arch) if isinstance(arch, (list, tuple)) else None
         for cell in self.cells:
-            x = cell(x, arch) if isinstance(cell, Cell) else cell(x)
+            if isinstance(cell, Cell):
+                x = cell(x, next(per_cell) if per_cell is not None else arch)
+            else:
+                x = cell(x)
         return self.classifier(self.head(x).mean(dim=(2, 3)))
