@@ -18,7 +18,7 @@ from nasbench1shot1.conf.protocol import ProtocolConfig
 from nasbench1shot1.config import method_defaults
 from nasbench1shot1.methods import Batch, get_method
 from nasbench1shot1.methods.enas import ORIGINAL_OP_ORDER, AttentionController
-from nasbench1shot1.methods.random_ws import OriginalSelection
+from nasbench1shot1.methods.original import OriginalSelection
 from nasbench1shot1.models.supernet import Supernet, SupernetConfig
 from nasbench1shot1.nasbench.spec import AVAILABLE_OPS, CONV1X1, CONV3X3, MAXPOOL3X3
 from nasbench1shot1.spaces import Architecture, SearchSpace, get_search_space, list_spaces

@@ -158,6 +158,18 @@ class OneShotMethod:
              grad_clip: float) -> StepResult:
         raise NotImplementedError
 
+    @torch.no_grad()
+    def score(self, arch: Architecture, batches: list[Batch]) -> float:
+        """Accuracy of the supernet under `arch` over `batches` (eval mode; only the cell's own
+        ops run), as the methods that select a cell by sampling score it."""
+        self.model.eval()
+        weights = self.hard_weights(arch)
+        correct = total = 0
+        for batch in batches:
+            correct += int((self.forward(batch.images, weights).argmax(1) == batch.labels).sum())
+            total += len(batch.labels)
+        return correct / total
+
     def end_epoch(self, epoch: int, valid_batches: list[Batch]) -> dict:
         """Called after epoch `epoch` (1-based); returns extra metrics to record."""
         return {}

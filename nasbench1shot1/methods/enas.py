@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from nasbench1shot1.methods.base import Batch, OneShotMethod, register
-from nasbench1shot1.methods.random_ws import (
+from nasbench1shot1.methods.original import (
     OriginalSelection,
     arch_from_state,
     arch_to_state,
@@ -323,17 +323,6 @@ class ENAS(OneShotMethod):
         if self.controller_grad_clip:
             nn.utils.clip_grad_norm_(self.controller.parameters(), self.controller_grad_clip)
         self.controller_optimizer.step()
-
-    @torch.no_grad()
-    def score(self, arch: Architecture, batches: list[Batch]) -> float:
-        """Accuracy of the supernet with `arch` over `batches` (eval mode), for the selection."""
-        self.model.eval()
-        weights = self.hard_weights(arch)
-        correct = total = 0
-        for batch in batches:
-            correct += int((self.forward(batch.images, weights).argmax(1) == batch.labels).sum())
-            total += len(batch.labels)
-        return correct / total
 
     def end_epoch(self, epoch: int, valid_batches: list[Batch]) -> dict:
         if self.original is None:

@@ -12,36 +12,27 @@ the best of them is the epoch's architecture.
   move, weight decay and momentum reach their weights), as the original's one-shot model does;
   gradient norm clipped to 0.25.
 
-Also owned here, for the methods that follow the original code (ENAS too): `every_op_runs` (the
-original's zero-weighted form of a cell's weights) and `select_by_rescoring` (its selection).
+The pieces of the original's protocol that ENAS shares are in `methods.original`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from nasbench1shot1.methods.base import Batch, OneShotMethod, register
-from nasbench1shot1.models.supernet import ArchWeights
-from nasbench1shot1.spaces import Architecture
+from nasbench1shot1.methods.original import (
+    OriginalSelection,
+    arch_from_state,
+    arch_to_state,
+    every_op_runs,
+    select_by_rescoring,
+)
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class OriginalSelection:
-    """How the original code picks an epoch's cell: score `samples` sampled cells on
-    `batches_each` validation batches each (the next ones of a cycle), then the `top_k` best
-    again on every validation batch; the best of those wins."""
-
-    samples: int
-    batches_each: int
-    top_k: int = 5
 
 
 @dataclass(frozen=True)
@@ -55,44 +46,6 @@ class OriginalRandomWS:
 
 
 ORIGINAL_RANDOM_WS = OriginalRandomWS()
-
-
-def every_op_runs(weights: ArchWeights) -> ArchWeights:
-    """`weights` (one-hot, from `hard_weights`) without their indices: every op and every
-    candidate parent is computed and scaled by its weight, zero where unselected, as the
-    original's one-shot model does for a sampled cell."""
-    return dataclasses.replace(weights, op_index=None, parent_index={})
-
-
-def select_by_rescoring(sample: Callable[[], Architecture],
-                        score: Callable[[Architecture, list[Batch]], float],
-                        valid_batches: list[Batch],
-                        selection: OriginalSelection) -> tuple[Architecture, float]:
-    """The original's selection (see `OriginalSelection`): the winning cell and its accuracy on
-    all of `valid_batches`. Ties keep the order of sampling, as the original's stable sort."""
-    if not valid_batches:
-        raise ValueError("selecting a cell needs at least one validation batch, got none")
-    n = len(valid_batches)
-    scored = []
-    for i in range(selection.samples):
-        arch = sample()
-        start = i * selection.batches_each
-        batches = [valid_batches[(start + j) % n] for j in range(selection.batches_each)]
-        scored.append((arch, score(arch, batches)))
-    scored.sort(key=lambda pair: -pair[1])
-    finalists = [(arch, score(arch, valid_batches)) for arch, _ in scored[:selection.top_k]]
-    finalists.sort(key=lambda pair: -pair[1])
-    return finalists[0]
-
-
-def arch_to_state(arch: Architecture) -> dict:
-    """`arch` as lists and strings (what a checkpoint holds)."""
-    return {"ops": list(arch.ops), "parents": [list(p) for p in arch.parents]}
-
-
-def arch_from_state(state: dict) -> Architecture:
-    """The architecture `arch_to_state` wrote."""
-    return Architecture(tuple(state["ops"]), tuple(tuple(p) for p in state["parents"]))
 
 
 @register("random_ws")
@@ -121,17 +74,6 @@ class RandomWS(OneShotMethod):
         if self.original is not None:
             weights, grad_clip = every_op_runs(weights), self.original.grad_clip
         return self.weight_step(train, weights, optimizer, grad_clip)
-
-    @torch.no_grad()
-    def score(self, arch, batches: list[Batch]) -> float:
-        # only the chosen ops run: in eval mode zero-weighted ops would add exactly zero
-        self.model.eval()
-        weights = self.hard_weights(arch)
-        correct = total = 0
-        for batch in batches:
-            correct += int((self.forward(batch.images, weights).argmax(1) == batch.labels).sum())
-            total += len(batch.labels)
-        return correct / total
 
     def end_epoch(self, epoch: int, valid_batches: list[Batch]) -> dict:
         if self.original is not None:
