@@ -9,11 +9,10 @@ import numpy as np
 import pytest
 from conftest import PARTIAL_EPOCHS, SMALL_CELLS, parameters_of, run_value, small_rows
 
-from nasbench1shot1.nasbench import BenchmarkFileError
+from nasbench1shot1.nasbench import BenchmarkFileError, tfrecord
 from nasbench1shot1.nasbench.proto import encode_model_metrics
 from nasbench1shot1.nasbench.tfrecord import (
     METRIC_FIELDS,
-    RecordColumns,
     decode_row,
     encode_row,
     masked_crc32c,
@@ -104,6 +103,25 @@ def test_empty_file_has_no_records(tmp_path: Path):
     path.write_bytes(b"")
     assert list(read_records(path)) == []
     assert len(read_columns(path)) == 0
+
+
+def test_a_file_changed_between_the_two_passes_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    path = tmp_path / "full.tfrecord"
+    write_records(path, (encode_row(row) for row in small_rows()))
+    check = tfrecord._checked_blocks
+
+    def check_then_change(file: Path):
+        blocks = check(file)
+        raw = bytearray(file.read_bytes())
+        raw[len(raw) // 2] ^= 1  # same size: only the block checksum sees it
+        file.write_bytes(bytes(raw))
+        return blocks
+
+    monkeypatch.setattr(tfrecord, "_checked_blocks", check_then_change)
+    with pytest.raises(BenchmarkFileError, match="changed while it was read"):
+        read_columns(path)
 
 
 # Corruption: each case damages record 2 (0-based) of a 4-record file.
@@ -213,7 +231,3 @@ def test_missing_file_is_named(tmp_path: Path):
 def test_decode_row_alone_names_the_given_place():
     with pytest.raises(BenchmarkFileError, match="^row 9 is not valid UTF-8 JSON$"):
         decode_row(b"nope", where="row 9")
-
-
-def test_concatenate_of_nothing_is_empty():
-    assert len(RecordColumns.concatenate([])) == 0

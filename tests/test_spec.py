@@ -6,6 +6,7 @@ import itertools
 import numpy as np
 import pytest
 
+from nasbench1shot1.nasbench import NASBench, OutOfDomainError
 from nasbench1shot1.nasbench.spec import CONV1X1, CONV3X3, MAXPOOL3X3, ModelSpec, hash_module
 
 INCEPTION_MATRIX = [
@@ -184,3 +185,71 @@ def test_the_spec_copies_its_inputs_and_hashes_its_current_matrix():
     assert spec.hash_spec(["x", CONV1X1, CONV3X3, MAXPOOL3X3, CONV3X3]) == hash_module(
         spec.matrix, [-1, 1, 2, 2, 2, 3, -2]
     )
+
+
+def _labels(ops: list[str]) -> list[int]:
+    return [-1] + [[CONV3X3, CONV1X1, MAXPOOL3X3].index(op) for op in ops[1:-1]] + [-2]
+
+
+def test_answers_follow_a_matrix_or_ops_changed_after_they_were_given():
+    # The spec keeps its answers while matrix and ops are unchanged; every kind of change after
+    # a call must give the reference's answer for the new content, never the kept one.
+    spec = ModelSpec(INCEPTION_MATRIX, INCEPTION_OPS)
+    assert spec.hash_spec() == INCEPTION_HASH and spec.num_edges() == 9
+    spec.matrix[3, 4] = 0  # in place
+    expected = _plain_hash(spec.matrix, _labels(spec.ops))
+    assert spec.hash_spec() == expected != INCEPTION_HASH and spec.num_edges() == 8
+    spec.matrix = np.array(INCEPTION_MATRIX)  # replaced
+    assert spec.hash_spec() == INCEPTION_HASH and spec.num_edges() == 9
+    spec.matrix = INCEPTION_MATRIX  # replaced by a list, as the reference allows
+    assert spec.hash_spec() == INCEPTION_HASH and spec.num_edges() == 9
+    spec.matrix = np.array(INCEPTION_MATRIX)
+    spec.ops[1] = CONV3X3  # ops in place
+    assert spec.hash_spec() == _plain_hash(spec.matrix, _labels(spec.ops)) != INCEPTION_HASH
+    spec.ops = list(INCEPTION_OPS)  # ops replaced
+    assert spec.hash_spec() == INCEPTION_HASH
+    spec.ops[2] = "conv5x5"
+    with pytest.raises(ValueError, match="unknown op 'conv5x5'"):
+        spec.hash_spec()
+    spec.ops[2] = CONV3X3
+    spec.matrix.shape = (49,)  # same bytes, another shape: read again (and fails as a matrix)
+    with pytest.raises(ValueError):
+        spec.hash_spec()
+
+
+def test_a_pruned_spec_answers_for_its_current_matrix_too():
+    matrix = [[0, 1, 1, 0, 0], [0, 0, 0, 0, 1], [0, 0, 0, 1, 0], [0, 0, 0, 0, 0], [0] * 5]
+    spec = ModelSpec(matrix, ["input", CONV3X3, CONV1X1, MAXPOOL3X3, "output"])
+    assert spec.num_edges() == 2 and spec.hash_spec() == _plain_hash(spec.matrix, [-1, 0, -2])
+    spec.matrix[0, 2] = 1
+    assert spec.num_edges() == 3 and spec.hash_spec() == _plain_hash(spec.matrix, [-1, 0, -2])
+
+
+def test_queries_follow_a_spec_changed_after_a_query():
+    other_matrix = np.array(INCEPTION_MATRIX)
+    other_matrix[3, 4] = 0
+    other_matrix[3, 6] = 1
+    other_hash = _plain_hash(other_matrix, _labels(INCEPTION_OPS))
+    benchmark = NASBench.from_arrays(
+        [INCEPTION_HASH, other_hash],
+        np.stack([np.array(INCEPTION_MATRIX), other_matrix]),
+        np.array([_labels(INCEPTION_OPS)] * 2),
+        {"final_test_accuracy": np.array([0.5, 0.7]).reshape(2, 1, 1)},
+        num_repeats=1,
+    )
+    spec = ModelSpec(INCEPTION_MATRIX, INCEPTION_OPS)
+    assert benchmark.is_valid(spec) and benchmark.query(spec)["test_accuracy"] == 0.5
+    spec.matrix[3, 4] = 0
+    spec.matrix[3, 6] = 1
+    assert benchmark.query(spec)["test_accuracy"] == 0.7
+    fixed, _ = benchmark.get_metrics_from_spec(spec)
+    assert fixed["module_adjacency"].tolist() == other_matrix.tolist()
+    spec.matrix[1, 2] = 1  # a tenth edge: out of the domain, as the reference counts edges
+    assert not benchmark.is_valid(spec)
+    with pytest.raises(OutOfDomainError, match="too many edges, got 10"):
+        benchmark.query(spec)
+    spec.matrix[1, 2] = 0
+    spec.ops[1] = "conv5x5"
+    assert not benchmark.is_valid(spec)
+    spec.ops[1] = CONV1X1
+    assert benchmark.is_valid(spec) and benchmark.query(spec)["test_accuracy"] == 0.7

@@ -106,6 +106,7 @@ class NASBench:
         self, table: CellTable, seed: int | None, source: Path | None, cache: Path | None
     ) -> None:
         self._table = table
+        self._metric_columns = [table.metrics.get(name) for name in METRIC_FIELDS]
         self._index = HashIndex(table.hash_words)
         self._epoch_index = {epochs: i for i, epochs in enumerate(table.epochs)}
         self._hex: np.ndarray | None = None
@@ -173,7 +174,7 @@ class NASBench:
         config = self.config
         ops = model_spec.ops
         num_vertices = len(ops)
-        num_edges = int(model_spec.matrix.sum())
+        num_edges = model_spec.num_edges()
         if num_vertices > config["module_vertices"]:
             return (
                 f"too many vertices, got {num_vertices:d} "
@@ -236,21 +237,20 @@ class NASBench:
                 values[i] = self._table.metrics[name][row, epoch_index]
         return values
 
-    def _run_lists(self, row: int, at: tuple | slice) -> list[list]:
-        """Per METRIC_FIELDS, the values of one cell at `at` (an epoch index or a slice) as
-        nested Python lists, NaN where missing. Python floats are what the callers hand out."""
-        metrics = self._table.metrics
-        missing = None
+    def _run_lists(self, row: int, epoch_index: int | None = None) -> list[list]:
+        """Per METRIC_FIELDS, the values of one cell at one budget (every budget when
+        `epoch_index` is None) as nested Python lists, NaN where missing: Python floats are what
+        the callers hand out, and one `tolist` per metric is the cheapest way to them."""
         lists = []
-        for name in METRIC_FIELDS:
-            values = metrics.get(name)
+        for values in self._metric_columns:
             if values is None:
-                if missing is None:
-                    shape = (len(self._table.epochs), self.num_repeats)
-                    missing = np.full(shape, np.nan)[at].tolist()
-                lists.append(missing)
+                shape = (len(self._table.epochs), self.num_repeats)
+                missing = np.full(shape, np.nan)
+                lists.append((missing if epoch_index is None else missing[epoch_index]).tolist())
+            elif epoch_index is None:
+                lists.append(values[row].tolist())
             else:
-                lists.append(values[row][at].tolist())
+                lists.append(values[row, epoch_index].tolist())
         return lists
 
     def get_metrics_from_hash(self, module_hash: str) -> tuple[dict, dict]:
@@ -261,13 +261,14 @@ class NASBench:
         recorded runs, each a dict of METRIC_FIELDS; budgets with no recorded run are left out.
         """
         row = self._row(module_hash)
-        by_field = self._run_lists(row, slice(None))
+        by_field = self._run_lists(row)
         computed_stat = {}
         for epoch_index, epochs in enumerate(self._table.epochs):
-            runs = []
-            for run in zip(*(values[epoch_index] for values in by_field)):
-                if _recorded(run):
-                    runs.append(dict(zip(METRIC_FIELDS, run)))
+            runs = [
+                dict(zip(METRIC_FIELDS, run))
+                for run in zip(*[values[epoch_index] for values in by_field])
+                if _recorded(run)
+            ]
             if runs:
                 computed_stat[epochs] = runs
         return self._fixed_stat(row), computed_stat

@@ -160,6 +160,36 @@ def _kept_indices(keep: int) -> tuple[np.ndarray, np.ndarray]:
     return kept[:, None], kept[None, :]
 
 
+class _CellFacts:
+    """What the checks and the hash read from a pruned cell, and the cell they were read from.
+
+    A spec keeps the facts of its last call and uses them again while its `matrix` is the same
+    array with the same shape and bytes and its `ops` the same list of names: a matrix or ops
+    changed after construction, in place or replaced, is read again, as the reference reads
+    `matrix` and `ops` on every call.
+    """
+
+    __slots__ = ("matrix", "shape", "content", "ops", "successors", "edges", "hashes")
+
+    def __init__(self, matrix: np.ndarray, ops: list[str], successors: list[int], edges: int):
+        self.matrix = matrix
+        self.shape = matrix.shape
+        self.content = matrix.tobytes()
+        self.ops = list(ops)
+        self.successors = successors
+        self.edges = edges
+        self.hashes: dict[tuple[str, ...], str] = {}
+
+    def describe(self, matrix: object, ops: object) -> bool:
+        """Whether these facts are of `matrix` and `ops` as they are now."""
+        return (
+            matrix is self.matrix
+            and ops == self.ops
+            and matrix.shape == self.shape
+            and matrix.tobytes() == self.content
+        )
+
+
 class ModelSpec:
     """A NAS-Bench-101 cell, pruned on construction as the reference API prunes it.
 
@@ -190,6 +220,7 @@ class ModelSpec:
         self.original_matrix = matrix
         self.original_ops = list(ops)
         self.valid_spec = True
+        self._facts: _CellFacts | None = None
         keep = prune_masks(successors)
         if keep.bit_count() < 2:
             self.matrix: np.ndarray | None = None
@@ -198,25 +229,56 @@ class ModelSpec:
         elif keep == (1 << n) - 1:
             self.matrix = matrix.copy()
             self.ops = list(ops)
+            # Nothing pruned: the masks at hand are the cell's, its 0/1 entries count the edges.
+            edges = sum(map(int.bit_count, successors))
+            self._facts = _CellFacts(self.matrix, self.ops, successors, edges)
         else:
             self.matrix = matrix[_kept_indices(keep)]
             self.ops = [self.original_ops[v] for v in _members(keep)]
 
+    def _current_facts(self) -> _CellFacts | None:
+        """The facts of the current `matrix` and `ops`; None for an invalid spec."""
+        if not self.valid_spec:
+            return None
+        matrix = self.matrix
+        facts = self._facts
+        if facts is not None and facts.describe(matrix, self.ops):
+            return facts
+        array = np.asarray(matrix)
+        # The reference counts edges with np.sum and follows an edge wherever an entry is true.
+        facts = _CellFacts(array, self.ops, row_masks(array != 0), int(array.sum()))
+        if array is matrix:
+            self._facts = facts
+        return facts
+
+    def num_edges(self) -> int:
+        """Edges of the pruned cell: the sum of its matrix, as the reference counts them."""
+        facts = self._current_facts()
+        if facts is None:
+            raise ValueError("an invalid spec has no edges: the output is not reachable")
+        return facts.edges
+
     def hash_spec(self, canonical_ops: Sequence[str] = AVAILABLE_OPS) -> str:
         """The reference fingerprint of the pruned cell (input labelled -1, output -2)."""
-        if not self.valid_spec:
+        facts = self._current_facts()
+        if facts is None:
             raise ValueError(
                 "cannot hash an invalid spec: the output is not reachable from the input"
             )
-        label_of = _index_of_ops(tuple(canonical_ops))
+        key = canonical_ops if type(canonical_ops) is tuple else tuple(canonical_ops)
+        found = facts.hashes.get(key)
+        if found is not None:
+            return found
+        label_of = _index_of_ops(key)
         labeling = [INPUT_LABEL]
-        for op in self.ops[1:-1]:
+        for op in facts.ops[1:-1]:
             label = label_of.get(op)
             if label is None:
                 raise ValueError(f"unknown op {op!r}, expected one of {list(canonical_ops)}")
             labeling.append(label)
         labeling.append(OUTPUT_LABEL)
-        return fingerprint(row_masks(np.asarray(self.matrix) != 0), labeling)
+        module_hash = facts.hashes[key] = fingerprint(facts.successors, labeling)
+        return module_hash
 
     def __repr__(self) -> str:
         return f"ModelSpec(matrix={self.original_matrix.tolist()}, ops={self.original_ops})"

@@ -124,7 +124,8 @@ class CellTable:
         """Group the runs of a file by cell and epoch budget, repeats in file order.
 
         Fixed statistics (adjacency, ops, parameters) come from the first record of each cell,
-        as in the reference API.
+        as in the reference API. Consumes the metric columns of `records`: each is dropped once
+        its values are in the table, so a full-size file holds one copy of its metrics, not two.
         """
         count = len(records)
         high, low = records.hash_words[:, 0], records.hash_words[:, 1]
@@ -132,31 +133,43 @@ class CellTable:
         sorted_words = records.hash_words[by_hash]
         starts_cell = np.ones(count, dtype=bool)
         starts_cell[1:] = (sorted_words[1:] != sorted_words[:-1]).any(axis=1)
+        hash_words = sorted_words[starts_cell]
+        del sorted_words
         cell = np.empty(count, dtype=np.int64)
         cell[by_hash] = np.cumsum(starts_cell) - 1
         first_record = by_hash[starts_cell]
+        del by_hash, starts_cell
 
         epochs = np.unique(records.epochs)
-        epoch_index = np.searchsorted(epochs, records.epochs)
-        by_run = np.lexsort((np.arange(count), epoch_index, cell))
-        group = cell[by_run] * len(epochs) + epoch_index[by_run]
-        starts_group = np.ones(count, dtype=bool)
-        starts_group[1:] = group[1:] != group[:-1]
+        # Slot of each run in a (cells, epochs, repeats) array, repeats in file order: the
+        # position of the run among the runs of its cell and budget (a stable sort keeps order).
+        slot = cell * len(epochs) + np.searchsorted(epochs, records.epochs)
+        del cell
+        by_run = np.argsort(slot, kind="stable")
+        grouped = slot[by_run]
         position = np.arange(count)
-        group_start = np.maximum.accumulate(np.where(starts_group, position, 0))
+        group_start = np.where(np.r_[True, grouped[1:] != grouped[:-1]], position, 0)
+        del grouped
+        np.maximum.accumulate(group_start, out=group_start)
+        position -= group_start
+        del group_start
         repeat = np.empty(count, dtype=np.int64)
-        repeat[by_run] = position - group_start
+        repeat[by_run] = position
+        del by_run, position
         num_repeats = int(repeat.max()) + 1 if count else 1
+        slot *= num_repeats
+        slot += repeat
+        del repeat
 
         cells = len(first_record)
         metrics = {}
         for name in METRIC_FIELDS:
             values = np.full((cells, len(epochs), num_repeats), np.nan)
-            values[cell, epoch_index, repeat] = records.metrics[name]
+            values.reshape(-1)[slot] = records.metrics.pop(name)
             metrics[name] = values
         num_vertices = records.num_vertices[first_record]
         return cls(
-            hash_words=sorted_words[starts_cell],
+            hash_words=hash_words,
             adjacency=_unpack_adjacency(records.adjacency_bits[first_record], num_vertices),
             ops=records.ops[first_record],
             num_vertices=num_vertices,

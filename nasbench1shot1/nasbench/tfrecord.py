@@ -280,7 +280,7 @@ class RecordColumns:
             metrics={name: np.zeros(count) for name in METRIC_FIELDS},
         )
 
-    def assign(self, rows: np.ndarray, other: RecordColumns) -> None:
+    def assign(self, rows: np.ndarray | slice, other: RecordColumns) -> None:
         """Put the records of `other` at positions `rows` of these columns."""
         self.hash_words[rows] = other.hash_words
         self.epochs[rows] = other.epochs
@@ -290,23 +290,6 @@ class RecordColumns:
         self.trainable_parameters[rows] = other.trainable_parameters
         for name in METRIC_FIELDS:
             self.metrics[name][rows] = other.metrics[name]
-
-    @classmethod
-    def concatenate(cls, parts: list[RecordColumns]) -> RecordColumns:
-        if not parts:
-            return cls.empty()
-        return cls(
-            hash_words=np.concatenate([part.hash_words for part in parts]),
-            epochs=np.concatenate([part.epochs for part in parts]),
-            num_vertices=np.concatenate([part.num_vertices for part in parts]),
-            adjacency_bits=np.concatenate([part.adjacency_bits for part in parts]),
-            ops=np.concatenate([part.ops for part in parts]),
-            trainable_parameters=np.concatenate([part.trainable_parameters for part in parts]),
-            metrics={
-                name: np.concatenate([part.metrics[name] for part in parts])
-                for name in METRIC_FIELDS
-            },
-        )
 
     @classmethod
     def decode(cls, records: Sequence[bytes], indices: Sequence[int], path: str) -> RecordColumns:
@@ -498,15 +481,48 @@ def _decode_block(
     return columns
 
 
-def _batches(
-    path: Path, batch_size: int
-) -> Iterator[tuple[bytes, np.ndarray, int]]:
-    """Checked blocks of at most `batch_size` records, starts relative to their bytes."""
+@dataclass
+class _Block:
+    """Where a checked block of whole records lies in its file."""
+
+    offset: int
+    size: int
+    starts: np.ndarray  # record starts, relative to `offset`
+    first: int  # index of its first record
+    checksum: int  # CRC32C of its bytes, to find them unchanged when they are read again
+
+
+def _checked_blocks(path: Path) -> list[_Block]:
+    """Every block of the file, framing and both checksums of every record checked."""
+    blocks = []
+    offset = 0
     for buffer, starts, first in _blocks(path, _BLOCK_BYTES):
-        for i in range(0, len(starts), batch_size):
-            part = starts[i : i + batch_size]
-            end = int(starts[i + batch_size]) if i + batch_size < len(starts) else len(buffer)
-            yield buffer[int(part[0]) : end], part - part[0], first + i
+        blocks.append(_Block(offset, len(buffer), starts, first, crc32c.crc32c(buffer)))
+        offset += len(buffer)
+    return blocks
+
+
+def _batches(
+    path: Path, blocks: list[_Block], batch_size: int
+) -> Iterator[tuple[bytes, np.ndarray, int]]:
+    """The records of checked blocks, read again, in batches of at most `batch_size` records:
+    (bytes, record starts relative to them, index of the first record)."""
+    with _open(path) as stream:
+        for block in blocks:
+            try:
+                stream.seek(block.offset)
+                buffer = stream.read(block.size)
+            except OSError as exc:
+                raise BenchmarkFileError(
+                    f"reading {record_location(block.first, path)} failed ({exc.strerror})"
+                ) from None
+            if len(buffer) != block.size or crc32c.crc32c(buffer) != block.checksum:
+                raise BenchmarkFileError(f"{path} changed while it was read")
+            starts = block.starts
+            for i in range(0, len(starts), batch_size):
+                part = starts[i : i + batch_size]
+                end = int(starts[i + batch_size]) if i + batch_size < len(starts) else len(buffer)
+                yield buffer[int(part[0]) : end], part - part[0], block.first + i
 
 
 def read_columns(
@@ -514,29 +530,38 @@ def read_columns(
 ) -> RecordColumns:
     """Read and check a whole official file into columns.
 
-    This process checks the framing and both checksums of every record (a Python loop over the
-    records, the checks as arrays); batches of up to `batch_size` records are decoded with
-    arrays (`bulk.py`), here or, with `workers` > 1, in worker processes. Results are identical
-    either way, and identical to decoding each record with `decode_row`.
+    Two passes: the first checks the framing and both checksums of every record (a Python loop
+    over the records, the checks as arrays) and counts them; the second reads the file again,
+    finds each block unchanged by its CRC32C, and decodes batches of up to `batch_size` records
+    with arrays (`bulk.py`), here or, with `workers` > 1, in worker processes, straight into
+    columns allocated once for every record, so the decoded values are held once. Results are
+    identical either way, and identical to decoding each record with `decode_row`.
     """
     path = Path(path)
+    blocks = _checked_blocks(path)
+    columns = RecordColumns.empty(sum(len(block.starts) for block in blocks))
+    batches = _batches(path, blocks, batch_size)
+
+    def place(first: int, part: RecordColumns) -> None:
+        columns.assign(slice(first, first + len(part)), part)
+
     if workers <= 1:
-        parts = [
-            _decode_block(buffer, starts, first, str(path))
-            for buffer, starts, first in _batches(path, batch_size)
-        ]
-        return RecordColumns.concatenate(parts)
-    parts = []
+        for buffer, starts, first in batches:
+            place(first, _decode_block(buffer, starts, first, str(path)))
+        return columns
     pending: deque = deque()
     # spawn, not fork: the caller may hold threads or large arrays we should not copy.
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
     try:
-        for buffer, starts, first in _batches(path, batch_size):
-            pending.append(pool.submit(_decode_block, buffer, starts, first, str(path)))
+        for buffer, starts, first in batches:
+            pending.append((first, pool.submit(_decode_block, buffer, starts, first, str(path))))
             # Bound the batches in flight so memory stays flat on multi-GB files.
             if len(pending) > 2 * workers:
-                parts.append(pending.popleft().result())
-        parts.extend(future.result() for future in pending)
+                first, future = pending.popleft()
+                place(first, future.result())
+        while pending:
+            first, future = pending.popleft()
+            place(first, future.result())
     finally:
         pool.shutdown(cancel_futures=True)
-    return RecordColumns.concatenate(parts)
+    return columns
