@@ -14,6 +14,8 @@ from __future__ import annotations
 from nasbench1shot1.conf.blackbox import BlackboxConfig
 from nasbench1shot1.conf.build import BuildSettings
 from nasbench1shot1.conf.data import BENCHMARK_OPTIONS, DATA_OPTIONS
+from nasbench1shot1.conf.estimate import EstimateSettings
+from nasbench1shot1.conf.estimator import ESTIMATOR_CONFIGS
 from nasbench1shot1.conf.hpo import HpoSettings
 from nasbench1shot1.conf.logger import LOGGER_CONFIGS
 from nasbench1shot1.conf.method import METHOD_CONFIGS
@@ -24,10 +26,10 @@ from nasbench1shot1.conf.search import SearchSettings
 #: Each app's root schema, by its primary config's name (conf/<name>.yaml names it in its
 #: defaults as <name>_schema).
 ROOT_SCHEMAS = {"search": SearchSettings, "blackbox": BlackboxConfig, "build": BuildSettings,
-                "nb1s1_hpo": HpoSettings}
+                "nb1s1_hpo": HpoSettings, "estimate": EstimateSettings}
 #: Each config group's options.
 GROUPS = {"method": METHOD_CONFIGS, "optimizer": OPTIMIZER_CONFIGS, "logger": LOGGER_CONFIGS,
-          "data": DATA_OPTIONS, "benchmark": BENCHMARK_OPTIONS}
+          "data": DATA_OPTIONS, "benchmark": BENCHMARK_OPTIONS, "estimator": ESTIMATOR_CONFIGS}
 
 
 def run_name(override_dirname: str) -> str:

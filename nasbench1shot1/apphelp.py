@@ -25,7 +25,7 @@ from typing import Any
 #: Each app's command, by the name of its primary config (whose heading comment says what the
 #: app does).
 APPS = {"search": "nb1s1-search", "blackbox": "nb1s1-blackbox", "build": "nb1s1-build",
-        "nb1s1_hpo": "nb1s1-hpo"}
+        "nb1s1_hpo": "nb1s1-hpo", "estimate": "nb1s1-estimate"}
 WIDTH = 100
 KEY_WIDTH = 28
 

@@ -57,6 +57,12 @@ WORKER_FILE = "worker.json"
 #: .png and .pdf.
 CORRELATION_FILE = "correlation.json"
 CORRELATION_FIGURE = "correlation"
+#: An estimate's result (nb1s1-estimate): settings, ranking criteria, costs; and its scores
+#: (the cells' hashes, the estimator's scores, the benchmark's truth), and the scores so far of
+#: an estimate still running.
+ESTIMATE_FILE = "estimate.json"
+SCORES_FILE = "scores.npz"
+PARTIAL_SCORES_FILE = "scores.partial.npz"
 #: The W&B run id of a run that W&B mirrors, so that a resumed run continues the same W&B run.
 WANDB_ID_FILE = "wandb_id.txt"
 #: Where W&B writes its files in the run dir (its `dir=`); offline, one folder per invocation.
@@ -69,7 +75,7 @@ WANDB_SUMMARY_FILE = f"{WANDB_DIR}/summary.json"
 #: Files any of this project's runs leave in its run dir: a dir that holds one of them but no
 #: run.json was made by another run (or an older version) and is not taken over.
 RUN_OUTPUTS = (RESULT_FILE, METRICS_FILE, CHECKPOINT_FILE, TRAJECTORY_FILE, INCUMBENT_FILE,
-               BOHB_RESULTS_FILE)
+               BOHB_RESULTS_FILE, ESTIMATE_FILE, PARTIAL_SCORES_FILE)
 #: The kinds of run that write RESULT_FILE (its "kind" key).
 RESULT_KINDS = ("search", "blackbox")
 #: The folder of a search or black-box run started without overrides beside the folders of the

@@ -266,7 +266,8 @@ def test_analyze_says_what_it_cannot_draw(tmp_path: Path, capsys):
     blackbox_run(tmp_path, "random_search", 1, 0, [0.02, 0.01])
     report = analyze([tmp_path], tmp_path / "out")
     skipped = dict(report["skipped"])
-    assert set(skipped) == {"search_regret", "correlation", "hpo_incumbents"}
+    assert set(skipped) == {"search_regret", "correlation", "hpo_incumbents",
+                            "estimators", "estimator_bias"}
     assert (tmp_path / "out" / "blackbox_regret.png").is_file()
     assert cli_main(["analyze", str(tmp_path / "nowhere")]) == 1
     assert "does not exist" in capsys.readouterr().err
@@ -296,7 +297,8 @@ def test_analyze_real_blackbox_and_search_runs(tmp_path: Path):
         saved = json.loads((tmp_path / "bb" / f"rs{seed}" / "result.json").read_text())
         assert saved["kind"] == "blackbox" and saved["optimizer"] == "random_search"
     report = analyze([tmp_path], tmp_path / "out")
-    assert report["runs"] == {"search": 1, "blackbox": 2, "hpo": 0, "correlation": 0}
+    assert report["runs"] == {"search": 1, "blackbox": 2, "hpo": 0, "correlation": 0,
+                              "estimate": 0}
     assert (tmp_path / "out" / "blackbox_regret.pdf").is_file()
     rows = list(csv.DictReader((tmp_path / "out" / "summary.csv").open()))
     final = json.loads((tmp_path / "search" / "result.json").read_text())["final_test_regret"]

@@ -78,7 +78,8 @@ def test_runs_of_other_settings_are_other_groups(tmp_path: Path, drawn: dict):
         ("method.unrolled=true, train.epochs=3", [0])]
     report = analyze([root], tmp_path / "out")
     assert not report["warnings"]
-    assert {what for what, _ in report["skipped"]} == {"correlation", "hpo_incumbents"}
+    assert {what for what, _ in report["skipped"]} == {"correlation", "hpo_incumbents",
+                                                      "estimators", "estimator_bias"}
     rows = {(r["kind"], r["settings"]): r for r in _rows(tmp_path / "out")}
     e3 = rows["one-shot", "method.unrolled=false, train.epochs=3"]
     assert (e3["runs"], e3["seeds"], e3["length"]) == ("3", "0 1 2", "3 epochs")

@@ -128,6 +128,8 @@ def _keys(values, prefix=""):
     ("blackbox", ["optimizer", "benchmark", "logger"], ["method", "data", "experiment"]),
     ("build", ["data"], ["method", "optimizer", "benchmark", "logger", "experiment"]),
     ("nb1s1_hpo", ["method", "data", "benchmark", "logger"], ["optimizer", "experiment"]),
+    ("estimate", ["estimator", "data", "benchmark", "logger"], ["method", "optimizer",
+                                                                 "experiment", "protocol"]),
 ])
 def test_help_lists_the_apps_own_groups_and_every_setting(app, groups, not_groups):
     from omegaconf import OmegaConf

@@ -40,7 +40,7 @@ def analyze(paths, out: str | Path) -> dict:
     if not len(runs):
         raise ValueError(f"no runs found under {', '.join(str(p) for p in paths)} (looked for "
                          "result.json of nb1s1-search or nb1s1-blackbox, incumbent.json of "
-                         "nb1s1-hpo)")
+                         "nb1s1-hpo, estimate.json of nb1s1-estimate)")
     out = Path(out)
     written, skipped = [], [(str(path), why) for path, why in runs.skipped]
     plans = [
@@ -54,6 +54,12 @@ def analyze(paths, out: str | Path) -> dict:
          "no correlation studies (nb1s1 correlation RUN_DIR)"),
         ("hpo_incumbents", runs.hpo,
          lambda: figures.hpo_incumbents(runs.hpo, out / "hpo_incumbents"), "no BOHB runs"),
+        ("estimators", runs.estimate,
+         lambda: figures.estimator_tradeoff(runs.estimate, out / "estimators"),
+         "no estimates (nb1s1-estimate)"),
+        ("estimator_bias", runs.estimate,
+         lambda: figures.estimator_bias(runs.estimate, out / "estimator_bias"),
+         "no estimates (nb1s1-estimate)"),
     ]
     found = _warnings(runs)
     written += write_summary(summary_rows(runs), out)  # first: a figure's failure keeps it
@@ -66,6 +72,6 @@ def analyze(paths, out: str | Path) -> dict:
         except figures.NothingToDraw as nothing:
             skipped.append((name, str(nothing)))
     counts = {"search": len(runs.search), "blackbox": len(runs.blackbox), "hpo": len(runs.hpo),
-              "correlation": len(runs.correlation)}
+              "correlation": len(runs.correlation), "estimate": len(runs.estimate)}
     return {"written": [str(p) for p in written], "skipped": skipped, "warnings": found,
             "runs": counts}

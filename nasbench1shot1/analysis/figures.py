@@ -36,6 +36,7 @@ from nasbench1shot1.analysis.criteria import ranking_criteria
 from nasbench1shot1.analysis.runs import (
     BlackboxRun,
     CorrelationRun,
+    EstimateRun,
     HpoRun,
     SearchRun,
     group_runs,
@@ -367,4 +368,106 @@ def hpo_incumbents(runs: list[HpoRun], stem: Path) -> list[Path]:
                  + "\n".join(textwrap.wrap(BUDGET_RULE, 90)), fontsize=8)
     ax.grid(True, which="both", alpha=0.3)
     _legend_below(ax)
+    return _save(fig, stem)
+
+
+def _initialization(r: EstimateRun) -> float:
+    """What initializing the estimator cost, in seconds: wall time and the simulated training
+    time of the cells it queried."""
+    return float(r.cost.get("init_seconds", 0.0)) + float(r.cost.get("init_simulated_seconds",
+                                                                     0.0))
+
+
+def estimator_tradeoff(runs: list[EstimateRun], stem: Path) -> list[Path]:
+    """Kendall tau against initialization time per estimator group (White et al.'s figure):
+    one panel per space, a point per group at the mean over its seeds, bars of one std."""
+    runs = [r for r in runs if r.criteria.get("kendall_tau") is not None]
+    if not runs:
+        raise NothingToDraw("no estimate has a Kendall tau")
+    groups = group_runs(runs)
+    spaces = sorted({g.space for g in groups}, key=str)
+    fig, axes = _panels(len(spaces), width=5.0, height=4.2)
+    styles = _styles([g.title for g in groups])
+    for ax, space in zip(axes, spaces):
+        for g in (g for g in groups if g.space == space):
+            x = np.array([_initialization(r) for r in g.runs])
+            y = np.array([r.criteria["kendall_tau"] for r in g.runs], dtype=float)
+            style = styles[g.title]
+            ax.errorbar(max(float(x.mean()), 1e-3), float(y.mean()),
+                        yerr=float(y.std()) if len(y) > 1 else None,
+                        marker=style.get("marker") or "o", color=style["color"], linestyle="none",
+                        capsize=3, label=f"{g.title} ({seeds_text(g.seeds)})")
+        ax.set_xscale("log")
+        from matplotlib.ticker import FormatStrFormatter
+
+        ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+        ax.xaxis.set_minor_formatter(FormatStrFormatter("%g"))
+        ax.tick_params(axis="x", which="minor", labelsize=7)
+        ax.axhline(0.0, color="0.6", linewidth=0.8)
+        ax.set_title(f"search space {space}" if space != "all" else "all of NAS-Bench-101")
+        ax.set_xlabel("initialization [s] (wall + simulated training of queried cells;\n"
+                      "none: drawn at 0.001 s)")
+        ax.set_ylabel("Kendall tau with the benchmark's test accuracy")
+        ax.grid(True, alpha=0.3)
+        _legend_below(ax)
+    fig.suptitle("performance estimators: ranking quality against initialization cost")
+    return _save(fig, stem)
+
+
+BIAS_FACTS = ("params", "ops_conv3x3-bn-relu", "ops_conv1x1-bn-relu", "ops_maxpool3x3")
+
+
+def _ranks(values: np.ndarray) -> np.ndarray:
+    """Ranks scaled to [0, 1] (NaN kept)."""
+    from scipy.stats import rankdata
+
+    out = np.full(values.shape, np.nan)
+    known = ~np.isnan(values)
+    if known.sum() > 1:
+        out[known] = (rankdata(values[known]) - 1) / (known.sum() - 1)
+    return out
+
+
+def estimator_bias(runs: list[EstimateRun], stem: Path) -> list[Path]:
+    """Each estimator group's scores (its first seed) against the cells' #params and the count of
+    each op, beside the benchmark's test accuracy: both as ranks in [0, 1] (mean per op count),
+    so a score that follows #params or an op more than the accuracy does shows it."""
+    groups = group_runs(runs)
+    rows = []
+    for g in groups:
+        try:
+            rows.append((g, g.runs[0].facts()))
+        except (OSError, ValueError, KeyError):
+            continue
+    rows = [(g, f) for g, f in rows if all(k in f for k in ("scores", "truth", *BIAS_FACTS))]
+    if not rows:
+        raise NothingToDraw("no estimate has scores.npz with the cells' parameters and ops")
+    plt = _pyplot()
+    fig, axes = plt.subplots(len(rows), len(BIAS_FACTS), squeeze=False,
+                             figsize=(3.4 * len(BIAS_FACTS), 2.8 * len(rows)),
+                             gridspec_kw={"wspace": 0.3, "hspace": 0.7})
+    for (g, facts), row in zip(rows, axes):
+        score, truth = _ranks(facts["scores"]), _ranks(facts["truth"])
+        for ax, fact in zip(row, BIAS_FACTS):
+            x = facts[fact].astype(float)
+            if fact == "params":
+                ax.scatter(x, score, s=5, alpha=0.5, label="estimator's score")
+                ax.scatter(x, truth, s=5, alpha=0.5, label="benchmark accuracy")
+                ax.set_xscale("log")
+                ax.set_xlabel("trainable parameters")
+            else:
+                levels = np.unique(x[~np.isnan(x)])
+                ax.plot(levels, [np.nanmean(score[x == v]) for v in levels], "o-",
+                        label="estimator's score")
+                ax.plot(levels, [np.nanmean(truth[x == v]) for v in levels], "s--",
+                        label="benchmark accuracy")
+                ax.set_xlabel(f"vertices running {fact[4:]}")
+                _integer_ticks(ax.xaxis)
+            ax.set_ylim(-0.05, 1.05)
+            ax.grid(True, alpha=0.3)
+        row[0].set_ylabel("rank in [0, 1]")
+        row[0].set_title(f"{g.title}, space {g.space}", fontsize=8, loc="left", pad=10)
+        row[-1].legend(fontsize=LEGEND_FONT, loc="lower right")
+    fig.suptitle("estimator bias: scores and the benchmark's accuracy against cell size and ops "
+                 "(mean rank per count)", y=1.0 + 0.12 / len(rows))
     return _save(fig, stem)

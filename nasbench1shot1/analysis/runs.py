@@ -9,7 +9,9 @@ says what wrote it by its `kind` (`runfiles.write_result`):
 - a black-box run: `result.json` of kind "blackbox" and `trajectory.jsonl` (nb1s1-blackbox);
 - a BOHB run: `incumbent.json` (nb1s1-hpo); the searches it ran (each with the `worker.json` of
   the worker that ran it) are part of it and are not read as search runs of their own;
-- a correlation study: `correlation.json` in a search run dir (nb1s1 correlation).
+- a correlation study: `correlation.json` in a search run dir (nb1s1 correlation);
+- an estimate: `estimate.json` and `scores.npz` (nb1s1-estimate); the supernet a one-shot
+  estimator trained in it is part of it and is not read as a search of its own.
 Nothing is re-run; a file that cannot be read is reported with the reason and left out, and so
 is a run whose metrics repeat or skip an epoch (or a trial).
 
@@ -38,10 +40,12 @@ from nasbench1shot1.conf.search import NOT_IDENTITY
 from nasbench1shot1.runfiles import (
     BOHB_CONFIGS_FILE,
     CORRELATION_FILE,
+    ESTIMATE_FILE,
     INCUMBENT_FILE,
     METRICS_FILE,
     RESULT_FILE,
     RUN_FILE,
+    SCORES_FILE,
     TRAJECTORY_FILE,
     WORKER_FILE,
 )
@@ -129,15 +133,44 @@ class CorrelationRun:
 
 
 @dataclass
+class EstimateRun:
+    """An estimate of nb1s1-estimate: its estimator's ranking criteria and costs on `cells`
+    cells; `facts()` reads its scores.npz (scores, truth, each cell's parameters and op counts)."""
+
+    path: Path
+    estimator: str
+    family: str
+    space: int | str
+    seed: int
+    cells: int
+    criteria: dict
+    cost: dict
+    settings: dict = field(default_factory=dict)
+
+    name = property(lambda self: self.estimator)
+    unit = "cells"
+
+    @property
+    def length(self) -> int:
+        return self.cells
+
+    def facts(self) -> dict[str, np.ndarray]:
+        with np.load(self.path / SCORES_FILE, allow_pickle=False) as stored:
+            return {key: stored[key] for key in stored.files}
+
+
+@dataclass
 class Runs:
     search: list[SearchRun] = field(default_factory=list)
     blackbox: list[BlackboxRun] = field(default_factory=list)
     hpo: list[HpoRun] = field(default_factory=list)
     correlation: list[CorrelationRun] = field(default_factory=list)
+    estimate: list[EstimateRun] = field(default_factory=list)
     skipped: list[tuple[Path, str]] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.search) + len(self.blackbox) + len(self.hpo) + len(self.correlation)
+        return (len(self.search) + len(self.blackbox) + len(self.hpo) + len(self.correlation)
+                + len(self.estimate))
 
 
 @dataclass
@@ -388,7 +421,7 @@ def find_runs(paths) -> Runs:
     for root in (Path(p).resolve() for p in paths):
         if not root.exists():
             raise ValueError(f"{root} does not exist; give run dirs or folders holding them")
-        candidates = sorted({p.parent for name in (RESULT_FILE, INCUMBENT_FILE)
+        candidates = sorted({p.parent for name in (RESULT_FILE, INCUMBENT_FILE, ESTIMATE_FILE)
                              for p in ([root / name] if (root / name).is_file() else [])
                              + list(root.rglob(name))})
         for folder in candidates:
@@ -399,8 +432,11 @@ def find_runs(paths) -> Runs:
                 if (folder / INCUMBENT_FILE).is_file():
                     runs.hpo.append(_hpo(folder))
                     continue
-                if _inside_hpo(folder):
-                    continue  # one evaluation of a BOHB run
+                if (folder / ESTIMATE_FILE).is_file():
+                    runs.estimate.append(_estimate(folder))
+                    continue
+                if _inside_hpo(folder) or (folder.parent / ESTIMATE_FILE).is_file():
+                    continue  # one evaluation of a BOHB run, or an estimator's supernet
                 result = json.loads((folder / RESULT_FILE).read_text())
                 kind = _kind(folder, result)
                 if kind == "blackbox":
@@ -426,4 +462,18 @@ def find_runs(paths) -> Runs:
     runs.blackbox = _count_once(runs.blackbox, runs.skipped, "black-box run")
     runs.hpo = _count_once(runs.hpo, runs.skipped, "BOHB run")
     runs.correlation = _count_once(runs.correlation, runs.skipped, "correlation study")
+    runs.estimate = _count_once(runs.estimate, runs.skipped, "estimate")
     return runs
+
+
+def _estimate(folder: Path) -> EstimateRun:
+    result = json.loads((folder / ESTIMATE_FILE).read_text())
+    identity = dict(result["settings"])
+    seed = int(identity.pop("seed"))
+    identity.pop("search_space", None)
+    identity.get("estimator", {}).pop("name", None)
+    criteria = {k: v for k, v in result.items()
+                if k in ("pearson", "spearman", "kendall_tau") or "@" in k}
+    return EstimateRun(folder, result["estimator"], result["family"], result["search_space"],
+                       seed, int(result["cells"]), criteria, dict(result["cost"]),
+                       _flat(identity))

@@ -8,7 +8,8 @@ mean and standard deviation (numpy's, ddof 0; none for a single seed) over the s
 - for searches, black-box and BOHB runs: the final test regret (last epoch of a search, last
   query of a black-box run, BOHB's incumbent; an unknown one is left out) and the best test
   regret reached along the way;
-- for correlation studies: Spearman and Kendall tau (the study's own, from correlation.json).
+- for correlation studies: Spearman and Kendall tau (the study's own, from correlation.json);
+- for estimates: Kendall tau, Spearman, precision@10 and the costs (estimate.json).
 Written as CSV (one table) and as markdown (a table of regrets and one of correlation studies).
 """
 
@@ -26,7 +27,10 @@ from nasbench1shot1.analysis.runs import CorrelationRun, Group, Runs, group_runs
 
 COLUMNS = ("kind", "name", "space", "settings", "runs", "seeds", "length",
            "final_regret_mean", "final_regret_std", "best_regret_mean", "best_regret_std",
-           "spearman_mean", "spearman_std", "kendall_tau_mean", "kendall_tau_std")
+           "spearman_mean", "spearman_std", "kendall_tau_mean", "kendall_tau_std",
+           "precision@10_mean", "precision@10_std", "init_seconds_mean", "init_seconds_std",
+           "simulated_seconds_mean", "simulated_seconds_std", "ms_per_cell_mean",
+           "ms_per_cell_std")
 
 
 def _last(values: np.ndarray) -> float:
@@ -89,6 +93,21 @@ def summary_rows(runs: Runs) -> list[dict]:
         spearman, kendall = zip(*(_criteria(r) for r in g.runs))
         add("correlation", g, _study(g), **_stats("spearman", list(spearman)),
             **_stats("kendall_tau", list(kendall)))
+    for g in group_runs(runs.estimate):
+        def each(get, g: Group = g) -> list[float]:
+            return [_number(get(r)) for r in g.runs]
+
+        add("estimate", g, g.lengths(),
+            **_stats("spearman", each(lambda r: r.criteria.get("spearman"))),
+            **_stats("kendall_tau", each(lambda r: r.criteria.get("kendall_tau"))),
+            **_stats("precision@10", each(lambda r: r.criteria.get("precision@10"))),
+            **_stats("init_seconds", each(lambda r: r.cost.get("init_seconds"))),
+            **_stats("simulated_seconds", each(
+                lambda r: r.cost.get("init_simulated_seconds", 0.0)
+                + r.cost.get("query_simulated_seconds", 0.0))),
+            **_stats("ms_per_cell", each(
+                lambda r: None if r.cost.get("seconds_per_cell") is None
+                else 1000 * r.cost["seconds_per_cell"])))
     return sorted(rows, key=lambda r: (r["kind"], r["name"], r["space"], r["settings"]))
 
 
@@ -110,8 +129,9 @@ def write_summary(rows: list[dict], folder: Path) -> list[Path]:
         writer = csv.DictWriter(out, fieldnames=COLUMNS)
         writer.writeheader()
         writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in rows)
-    regrets = [r for r in rows if r["kind"] != "correlation"]
+    regrets = [r for r in rows if r["kind"] not in ("correlation", "estimate")]
     studies = [r for r in rows if r["kind"] == "correlation"]
+    estimates = [r for r in rows if r["kind"] == "estimate"]
     lines = []
     if regrets:
         lines += ["| kind | method | space | settings | seeds | length | final test regret | "
@@ -130,6 +150,19 @@ def write_summary(rows: list[dict], folder: Path) -> list[Path]:
                   for r in studies]
         lines += ["", "Spearman and Kendall tau between one-shot validation accuracy and benchmark "
                   "test accuracy: mean ± standard deviation over the seeds of the searches."]
+    if estimates:
+        lines += ["", "## Performance estimators", "",
+                  "| estimator | space | settings | seeds | cells | Kendall tau | Spearman | "
+                  "precision@10 | initialization s | simulated s | ms per cell |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+        lines += [f"| {r['name']} | {r['space']} | {r['settings'] or '—'} | {_seeds(r)} | "
+                  f"{r['length']} | {_cell(r, 'kendall_tau')} | {_cell(r, 'spearman')} | "
+                  f"{_cell(r, 'precision@10')} | {_cell(r, 'init_seconds')} | "
+                  f"{_cell(r, 'simulated_seconds')} | {_cell(r, 'ms_per_cell')} |"
+                  for r in estimates]
+        lines += ["", "Against the benchmark's test accuracy (mean over repeats); simulated s: "
+                  "the NAS-Bench-101 training time of the benchmark figures the estimator "
+                  "queried (its training cells, or smaller budgets)."]
     lines += ["", "Each row is one setup: every run in it has the same settings except the seed. "
               "`settings` names the settings in which a row differs from the other rows of its "
               "method and space (— when it is the only one)."]
