@@ -228,6 +228,9 @@ class Search:
             ) from None
         self.bench_epochs = self.optimum.epochs
         self.device = _device(s.device)
+        if self.device.type == "cuda":
+            # every batch of a search has the same shape: let cuDNN pick its fastest kernels
+            torch.backends.cudnn.benchmark = True
         if data is None:
             data = load_data(s.data.name, s.data.root, s.data.split_seed)
         elif data.name != s.data.name:
@@ -404,6 +407,7 @@ class Search:
         epoch_time = time.perf_counter() - started
         self.elapsed += epoch_time
         return {
+            **self._peak_memory(),
             "epoch": epoch,
             "train_loss": loss / count, "train_accuracy": correct / count,
             "valid_loss": valid_loss, "valid_accuracy": valid_accuracy,
@@ -419,6 +423,15 @@ class Search:
             "epoch_time": epoch_time, "wall_time": self.elapsed,
             "threads": s.threads, "device": str(self.device),
         }
+
+    def _peak_memory(self) -> dict:
+        """On CUDA: the epoch's peak of allocated GPU memory in MiB (the counter is reset for
+        the next epoch); nothing on CPU."""
+        if self.device.type != "cuda":
+            return {}
+        peak = torch.cuda.max_memory_allocated(self.device) / 2**20
+        torch.cuda.reset_peak_memory_stats(self.device)
+        return {"peak_memory_mib": round(peak, 1)}
 
     def result(self, status: str = "finished", reason: str | None = None) -> RunResult:
         """The run's result from its records so far."""
