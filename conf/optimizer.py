@@ -77,8 +77,45 @@ class ReinforceConfig:
     baseline_momentum: float = 0.9  # exponential moving average of the reward
 
 
+@dataclass
+class BananasConfig:
+    """BANANAS (White et al., 2021): an ensemble of MLPs on the path encoding, fit each round on
+    every query so far, picks among mutations of the best cells by independent Thompson sampling
+    (or UCB). Defaults of the authors' code (naszilla/bananas) where it has one."""
+
+    name: str = "bananas"
+    initial_samples: int = 10     # distinct random cells queried before the first model
+    candidates: int = 100         # distinct unqueried cells scored by the model each round
+    mutate_top: int = 10          # the candidates are mutations of this many best cells
+    queries_per_round: int = 10   # the best candidates by the acquisition, queried each round
+    acquisition: str = "its"      # its (independent Thompson sampling) or ucb
+    exploration: float = 0.5      # ucb: picks the lowest mean - exploration * sd of the error
+    encoding: str = "path"        # the predictor's encoding: path (BANANAS) or adjacency
+    ensemble: int = 5             # MLPs in the ensemble
+    train_epochs: int = 200       # epochs of each fit
+
+
+@dataclass
+class PrescreenedEvolutionConfig(RegularizedEvolutionConfig):
+    """Regularized evolution with a zero-cost proxy (Abdelfattah et al., 2021): the population
+    starts from the best-scored of `warmup` random cells, and each child is the best-scored of
+    `move_candidates` mutations of the parent. The proxy never queries the benchmark; its wall
+    time is logged and written to prescreen.json, not added to the simulated time."""
+
+    name: str = "re_prescreen"
+    proxy: str = "synflow"        # a zero-cost measure of nasbench1shot1.estimators
+    warmup: int = 3000            # random configurations scored to seed the population; 0: none
+    move_candidates: int = 10     # mutations scored per child (the best is queried); 1: none
+    data: str = "digits"          # the proxy's mini-batch: digits (embedded benchmark), cifar10
+    data_root: str | None = None  # cifar10: the cifar-10-batches-py folder
+    network: str = "embedded"     # the network the cell is built into: embedded or paper
+    batch_size: int = 64          # images of the proxy's mini-batch
+    device: str = "cpu"           # where the proxy runs (cpu, cuda, cuda:N)
+
+
 #: The options of config group `optimizer` (the names of `nasbench1shot1.blackbox.OPTIMIZERS`).
 OPTIMIZER_CONFIGS: Registry[type] = Registry("optimizer")
 for _schema in (RandomSearchConfig, RegularizedEvolutionConfig, HyperbandConfig, BohbConfig,
-                TpeConfig, SmacConfig, ReinforceConfig):
+                TpeConfig, SmacConfig, ReinforceConfig, BananasConfig,
+                PrescreenedEvolutionConfig):
     OPTIMIZER_CONFIGS.register(_schema.name, _schema)

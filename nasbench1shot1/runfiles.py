@@ -57,6 +57,8 @@ WORKER_FILE = "worker.json"
 #: .png and .pdf.
 CORRELATION_FILE = "correlation.json"
 CORRELATION_FIGURE = "correlation"
+#: What a zero-cost pre-screened black-box run spent on its proxy (wall seconds, cells scored).
+PRESCREEN_FILE = "prescreen.json"
 #: An estimate's result (nb1s1-estimate): settings, ranking criteria, costs; and its scores
 #: (the cells' hashes, the estimator's scores, the benchmark's truth), and the scores so far of
 #: an estimate still running.

@@ -79,8 +79,8 @@ def small_benchmark(tmp_path_factory) -> Path:
 def test_every_optimizer_is_registered_and_has_a_schema():
     names = sorted(OPTIMIZER_CONFIGS)
     assert names == OPTIMIZERS.list() == sorted(
-        ["bohb", "hyperband", "random_search", "regularized_evolution", "reinforce", "smac",
-         "tpe"])
+        ["bananas", "bohb", "hyperband", "random_search", "re_prescreen",
+         "regularized_evolution", "reinforce", "smac", "tpe"])
     for name in names:
         settings_from(config(f"optimizer={name}"))  # every default passes its own checks
         # the schema's keys are those the optimizer checks
@@ -336,6 +336,8 @@ def test_settings_from_a_plain_dict_as_run_dirs_store_them():
 @pytest.mark.parametrize(("overrides", "sentence"), [
     (["optimizer=regularized_evolution", "trials=50"],
      "regularized_evolution with trials=50 <= optimizer.population_size=100 never mutates"),
+    (["optimizer=re_prescreen", "trials=20", "optimizer.warmup=50"],
+     "re_prescreen with trials=20 <= optimizer.population_size=100 never mutates"),
     (["optimizer=hyperband", "trials=30"],  # the embedded benchmark has one epoch budget
      "hyperband with a single epoch budget (5; the benchmark has 5) has no successive halving"),
 ])

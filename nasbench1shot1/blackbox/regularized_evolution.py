@@ -15,13 +15,14 @@ import numpy as np
 from nasbench1shot1.blackbox.base import integer, register
 
 
-def _sample_fits(params: dict) -> None:
+def sample_fits(params: dict) -> None:
+    """That a tournament sample fits in the population (one sentence otherwise)."""
     if params["sample_size"] > params["population_size"]:
         raise ValueError(f"optimizer.sample_size {params['sample_size']} exceeds "
                          f"optimizer.population_size {params['population_size']}")
 
 
-@register("regularized_evolution", cross_check=_sample_fits, population_size=integer,
+@register("regularized_evolution", cross_check=sample_fits, population_size=integer,
           sample_size=integer)
 def regularized_evolution(objective, params: dict, seed: int, run_dir) -> None:
     population_size, sample_size = params["population_size"], params["sample_size"]

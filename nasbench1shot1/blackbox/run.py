@@ -166,6 +166,11 @@ def degenerate(settings: BlackboxSettings, epochs: list[int]) -> list[str]:
         found.append(f"regularized_evolution with trials={settings.trials} <= "
                      f"optimizer.population_size={population} never mutates: it is random "
                      "search here")
+    if settings.optimizer == "re_prescreen" and settings.trials is not None \
+            and settings.trials <= population:
+        found.append(f"re_prescreen with trials={settings.trials} <= "
+                     f"optimizer.population_size={population} never mutates: it queries the "
+                     "proxy's best cells of its warmup, no evolution")
     low = settings.params.get("min_budget") or min(epochs)
     high = settings.params.get("max_budget") or max(epochs)
     if settings.optimizer in ("hyperband", "bohb") and low == high:

@@ -291,7 +291,7 @@ def score_cells(specs: Sequence[ModelSpec], names: Sequence[str], network: str,
                              f"{index}, {spec!r}: {error}") from None
         for name, value in measure(model, images, labels, names).items():
             scores[name][index] = value
-    log.info("zero-cost %s of %d cells (%s network, batch %d) in %.1f s", ", ".join(names),
+    log.debug("zero-cost %s of %d cells (%s network, batch %d) in %.1f s", ", ".join(names),
              len(specs), network, batch_size, time.perf_counter() - started)
     return scores
 
