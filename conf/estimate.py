@@ -8,7 +8,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from nasbench1shot1.checks import SettingsError, device_of, positive_int, seed_value
+from nasbench1shot1.checks import (
+    SettingsError,
+    device_of,
+    positive_int,
+    seed_value,
+    threads_of,
+)
 from nasbench1shot1.conf.data import BenchmarkConfig, DataConfig
 
 #: Settings that do not change what an estimate computes: a run may resume with other values.
@@ -32,7 +38,6 @@ class EstimateSettings:
     logger: Any = None            # a conf.logger schema (config group `logger`)
 
     def __post_init__(self) -> None:
-        from nasbench1shot1 import threads as thread_policy
         from nasbench1shot1.spaces import list_spaces
 
         if self.search_space != "all" and (isinstance(self.search_space, bool) or
@@ -45,10 +50,7 @@ class EstimateSettings:
         positive_int("train_size", self.train_size, SettingsError)
         seed_value("seed", self.seed, SettingsError)
         self.device = device_of("device", self.device, SettingsError)
-        try:
-            self.threads = thread_policy.resolve(self.threads)
-        except ValueError as error:
-            raise SettingsError(str(error)) from None
+        self.threads = threads_of("threads", self.threads, SettingsError)
         if self.estimator is None:
             raise SettingsError("the config has no estimator; choose one with estimator=NAME")
 

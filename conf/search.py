@@ -7,13 +7,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from nasbench1shot1 import threads as thread_policy
 from nasbench1shot1.checks import (
     SettingsError,
     device_of,
     number_in,
     positive_int,
     seed_value,
+    threads_of,
 )
 from nasbench1shot1.conf.data import BenchmarkConfig, DataConfig
 from nasbench1shot1.conf.method import MethodConfig
@@ -117,10 +117,7 @@ class SearchSettings:
             self.train.batch_size = self.method.batch_size
         seed_value("seed", self.seed, SettingsError)
         self.device = device_of("device", self.device, SettingsError)
-        try:
-            self.threads = thread_policy.resolve(self.threads)
-        except ValueError as error:
-            raise SettingsError(str(error)) from None
+        self.threads = threads_of("threads", self.threads, SettingsError)
         if self.objective not in SEARCH_OBJECTIVES:
             raise SettingsError(f"unknown objective {self.objective!r}, expected one of "
                                 f"{', '.join(SEARCH_OBJECTIVES)}")

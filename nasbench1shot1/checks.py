@@ -111,6 +111,17 @@ def check_fields(prefix: str, values: dict, cls: type, error: type[ValueError] =
             for key, value in values.items()}
 
 
+def threads_of(key: str, value: Any, error: type[ValueError] = ValueError) -> int:
+    """The thread count of `value` (a positive int, or auto: `nasbench1shot1.threads`' policy);
+    `error` with one sentence otherwise."""
+    from nasbench1shot1 import threads as thread_policy
+
+    try:
+        return thread_policy.resolve(value, key=key)
+    except ValueError as failure:
+        raise error(str(failure)) from None
+
+
 def device_of(key: str, value: Any, error: type[ValueError] = ValueError,
               auto: bool = True) -> str:
     """A torch device name that this machine has: cpu, cuda, cuda:N (and auto with `auto`)."""
