@@ -146,8 +146,9 @@ def test_the_five_registries_hold_what_they_held_before():
     assert METHODS.list() == ["darts", "enas", "gdas", "pc_darts", "random_ws"]
     assert DATASETS.list() == ["digits", "cifar10"]  # the default first, as the configs list it
     assert TRACKERS.list() == ["wandb", "none"]
-    assert OPTIMIZERS.list() == ["bohb", "hyperband", "random_search", "regularized_evolution",
-                                 "reinforce", "smac", "tpe"]
+    # and the two that use estimators (issue 11)
+    assert OPTIMIZERS.list() == ["bananas", "bohb", "hyperband", "random_search", "re_prescreen",
+                                 "regularized_evolution", "reinforce", "smac", "tpe"]
     with pytest.raises(ValueError, match="^unknown data set 'mnist', expected one of digits, "
                                          "cifar10$"):
         DATASETS.create("mnist", None, 0)
