@@ -152,7 +152,7 @@ def test_the_five_registries_hold_what_they_held_before():
     with pytest.raises(ValueError, match="^unknown data set 'mnist', expected one of digits, "
                                          "cifar10$"):
         DATASETS.create("mnist", None, 0)
-    with pytest.raises(ValueError, match="^unknown optimizer 'x', expected one of bohb, "):
+    with pytest.raises(ValueError, match="^unknown optimizer 'x', expected one of bananas, bohb, "):
         get_optimizer("x")
 
 
