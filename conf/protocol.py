@@ -26,6 +26,7 @@ CHOICES = {
     "enas": ("plain", "original"),
     "random_ws": ("plain", "original"),
     "cutout": ("fixed", "ramp"),
+    "lr_schedule": ("per_epoch", "one_epoch_ahead"),
 }
 
 
@@ -59,6 +60,10 @@ class ProtocolConfig:
     # the cutout probability: fixed (train.cutout_prob) or ramp (the original: rises linearly
     # to train.cutout_prob over the epochs)
     cutout: str = "fixed"
+    # the weights' cosine learning rate: per_epoch (epoch e trains at the schedule's value for e)
+    # or one_epoch_ahead (the original steps the scheduler at the start of every epoch, the first
+    # included: epoch e trains at the value for e + 1, the last epoch at the minimum)
+    lr_schedule: str = "per_epoch"
 
     def __post_init__(self) -> None:
         if self.name not in ("fixed", "paper"):

@@ -35,6 +35,7 @@ import math
 import os
 import random
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -271,6 +272,12 @@ class Search:
                                          momentum=t.momentum, weight_decay=t.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
             self.optimizer, T_max=t.epochs, eta_min=t.learning_rate_min)
+        if s.protocol.lr_schedule == "one_epoch_ahead":
+            # the original steps its scheduler before each epoch's training, the first included
+            # (PyTorch warns of a step before any optimizer step: here it is meant)
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
+                self.scheduler.step()
         self.history: list[dict] = []
         self.start_epoch = 1
         self.elapsed = 0.0

@@ -42,7 +42,7 @@ def test_the_protocols_differ_only_where_the_table_says(method: str):
     assert paper.protocol == ProtocolConfig(
         name="paper", stack_pooling="padded", head="original", gdas_gumbel="per_cell",
         gdas_tau="epoch_start", gdas_clip_arch=True, enas="original", random_ws="original",
-        cutout="ramp")
+        cutout="ramp", lr_schedule="one_epoch_ahead")
     assert paper.supernet.bn_momentum == 0.997 and fixed.supernet.bn_momentum == 0.1
     assert paper.train.epochs == PAPER_EPOCHS[method] and fixed.train.epochs == 50
     # runs of this project's protocol keep the identity they had before protocols existed
@@ -143,6 +143,20 @@ def test_gdas_per_cell_samples_train():
     step = method.step(train, valid, search.optimizer, 0.025, 5.0)
     assert step.count == len(train.labels) and torch.isfinite(torch.tensor(step.loss))
     assert all(a.grad is not None for a in method.arch_parameters())
+
+
+def test_the_papers_learning_rate_schedule_runs_one_epoch_ahead():
+    import math
+
+    def first_lr(protocol: str) -> float:
+        search = build_search(settings_from(compose("search", [
+            *SMALL, "train.epochs=4", f"protocol.lr_schedule={protocol}"])), echo=False)
+        return search.optimizer.param_groups[0]["lr"]
+
+    start, low = 0.025, 0.001  # train.learning_rate and learning_rate_min (conf/search.py)
+    assert first_lr("per_epoch") == pytest.approx(start)
+    assert first_lr("one_epoch_ahead") == pytest.approx(
+        low + (start - low) * (1 + math.cos(math.pi / 4)) / 2)
 
 
 def test_the_papers_cutout_probability_ramps_up():
