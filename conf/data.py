@@ -3,7 +3,9 @@ the one place its defaults are written, and the named options of each group."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import Any
 
 from nasbench1shot1.checks import SettingsError, number_in, seed_value
 from nasbench1shot1.registry import Registry
@@ -71,3 +73,28 @@ BENCHMARK_OPTIONS.register("embedded", BenchmarkConfig(), help=(
 BENCHMARK_OPTIONS.register("nasbench101", BenchmarkConfig(
     name="nasbench101", path="data/nasbench_only108.tfrecord"), help=(
     "NAS-Bench-101: the official file (nb1s1 benchmark download), its cache, or an .npz copy."))
+
+
+def override_value(value: Any) -> str:
+    """A config value as a Hydra override's value."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list):
+        return "[" + ",".join(override_value(v) for v in value) + "]"
+    if isinstance(value, str):
+        # Hydra's quoted value: a backslash is literal unless a quote (or the closing quote)
+        # follows it; `\${` keeps OmegaConf from reading ${...} as an interpolation
+        text = value.replace("${", "\\${")
+        text = re.sub(r"(\\*)'", lambda m: m.group(1) * 2 + "\\'", text)
+        text = re.sub(r"(\\+)$", lambda m: m.group(1) * 2, text)
+        return f"'{text}'"
+    return str(value)
+
+
+def option_overrides(group: str, values: dict) -> list[str]:
+    """The Hydra overrides that choose option `values["name"]` of `group` (data, benchmark) with
+    `values` (a section of a config, as a dict), e.g. for a search another app composes."""
+    return [f"{group}={values['name']}", *(f"{group}.{key}={override_value(value)}"
+                                          for key, value in values.items() if key != "name")]

@@ -5,11 +5,11 @@ spelled as in every app (method, search_space, seed, data, benchmark, logger).""
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass, field, is_dataclass
 from typing import Any
 
 from nasbench1shot1.checks import SettingsError, number_in, positive_int, seed_value
+from nasbench1shot1.conf.data import option_overrides, override_value
 
 
 @dataclass
@@ -101,31 +101,9 @@ class HpoSettings:
 
     def app_overrides(self) -> list[str]:
         """The search overrides of this app's own keys (method, space, seed, data, benchmark)."""
-        sections = []
-        for group in ("data", "benchmark"):
-            values = getattr(self, group)
-            if values:
-                sections.append(f"{group}={values['name']}")
-                sections += [f"{group}.{key}={_value(value)}" for key, value in values.items()
-                             if key != "name"]
-        method = [f"method.{key}={_value(value)}" for key, value in self.method_settings.items()]
+        sections = [line for group in ("data", "benchmark") if getattr(self, group)
+                    for line in option_overrides(group, getattr(self, group))]
+        method = [f"method.{key}={override_value(value)}"
+                  for key, value in self.method_settings.items()]
         return [f"method={self.method}", *method, f"search_space={self.search_space}",
                 f"seed={self.seed}", *sections]
-
-
-def _value(value: Any) -> str:
-    """A config value as a Hydra override's value."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, list):
-        return "[" + ",".join(_value(v) for v in value) + "]"
-    if isinstance(value, str):
-        # Hydra's quoted value: a backslash is literal unless a quote (or the closing quote)
-        # follows it; `\${` keeps OmegaConf from reading ${...} as an interpolation
-        text = value.replace("${", "\\${")
-        text = re.sub(r"(\\*)'", lambda m: m.group(1) * 2 + "\\'", text)
-        text = re.sub(r"(\\+)$", lambda m: m.group(1) * 2, text)
-        return f"'{text}'"
-    return str(value)

@@ -16,6 +16,7 @@ and keeps it while the master is merely slow or paused.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -32,7 +33,13 @@ from nasbench1shot1.conf.hpo import HpoSettings
 from nasbench1shot1.config import compose, settings_from
 from nasbench1shot1.hpo.configspaces import to_overrides
 from nasbench1shot1.pyro_security import KeyedWorker, ping_name_server
-from nasbench1shot1.runfiles import CHECKPOINT_FILE, WORKER_FILE
+from nasbench1shot1.runfiles import (
+    CHECKPOINT_FILE,
+    LOCK_FILE,
+    WORKER_FILE,
+    RunDirError,
+    held,
+)
 from nasbench1shot1.serialization import install, plain
 
 install()
@@ -216,7 +223,11 @@ class SearchWorker(KeyedWorker):
                         traceback=traceback.format_exc(limit=5))
             return {"loss": WORST_LOSS, "info": plain(info)}
         if not self.keep_checkpoints:
-            (run_dir / CHECKPOINT_FILE).unlink(missing_ok=True)
+            # under the run dir's lock, as every write there: a search that holds it (the same
+            # evaluation started again elsewhere) keeps its checkpoint
+            with contextlib.suppress(RunDirError), \
+                    held(run_dir / LOCK_FILE, str(run_dir), "keep its checkpoint"):
+                (run_dir / CHECKPOINT_FILE).unlink(missing_ok=True)
         info.update(status=result.status, reason=result.reason, final_cell=result.final_cell,
                     test_regret=result.final_test_regret,
                     validation_error=result.final_validation_error)

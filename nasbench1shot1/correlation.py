@@ -22,6 +22,7 @@ command.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Sequence
@@ -48,6 +49,7 @@ from nasbench1shot1.runfiles import (
     CORRELATION_FIGURE,
     CORRELATION_FILE,
     LOCK_FILE,
+    RUN_FILE,
     held,
     write_json,
 )
@@ -167,6 +169,16 @@ def _study(run_dir: Path, state: dict, samples: int | None, batches: int, seed: 
     return result
 
 
+def _method_and_space(run_dir: Path) -> tuple[str, int]:
+    """A search run dir's method and space, from its run.json (its checkpoint if it has none:
+    a run of an earlier version), without loading the supernet twice."""
+    try:
+        settings = json.loads((run_dir / RUN_FILE).read_text())["settings"]
+    except (OSError, ValueError, KeyError):
+        settings = load_checkpoint(run_dir / CHECKPOINT_FILE)["settings"]
+    return settings["method"]["name"], settings["search_space"]
+
+
 def _fmt(value: float | None) -> str:
     return "undefined" if value is None else f"{value:.3f}"
 
@@ -189,8 +201,7 @@ def correlation_over_seeds(run_dirs: Sequence[str | Path],
         if not (run_dir / CHECKPOINT_FILE).is_file():
             raise ValueError(f"{run_dir} has no {CHECKPOINT_FILE}; is it the run dir of a "
                              "search?")
-        settings = load_checkpoint(run_dir / CHECKPOINT_FILE)["settings"]
-        kinds.add((settings["method"]["name"], settings["search_space"]))
+        kinds.add(_method_and_space(run_dir))
     if len(kinds) > 1:
         raise ValueError(f"the runs differ in method or search space ({sorted(kinds)}); give "
                          "run dirs of one method on one space")

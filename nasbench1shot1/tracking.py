@@ -49,7 +49,6 @@ from nasbench1shot1.runfiles import (
 _log = logging.getLogger(__name__)
 
 
-
 class Tracker:
     """Does nothing; the base of the trackers."""
 

@@ -34,7 +34,7 @@ import logging
 import numpy as np
 import torch
 
-from nasbench1shot1.blackbox.base import integer, register
+from nasbench1shot1.blackbox.base import integer, non_negative, one_of, register
 from nasbench1shot1.conf.estimator import ENCODINGS, PredictorConfig
 from nasbench1shot1.estimators import ESTIMATORS, Context
 from nasbench1shot1.estimators.encodings import encode
@@ -45,22 +45,6 @@ ACQUISITIONS = ("its", "ucb")
 #: Draws allowed per wanted cell before a candidate set (or a random sample) is left short, as
 #: BANANAS' `patience_factor`.
 PATIENCE = 5
-
-
-def one_of(allowed: tuple[str, ...]):
-    """A check that `value` is one of `allowed`."""
-    def check(key: str, value) -> str:
-        if value not in allowed:
-            raise ValueError(f"unknown {key} {value!r}, expected one of {', '.join(allowed)}")
-        return value
-
-    return check
-
-
-def _non_negative(key: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-        raise ValueError(f"{key} must be a number >= 0, got {value!r}")
-    return float(value)
 
 
 class Cells:
@@ -138,7 +122,7 @@ def _enough_candidates(params: dict) -> None:
 
 @register("bananas", cross_check=_enough_candidates, initial_samples=integer,
           candidates=integer, mutate_top=integer, queries_per_round=integer,
-          acquisition=one_of(ACQUISITIONS), exploration=_non_negative,
+          acquisition=one_of(ACQUISITIONS), exploration=non_negative,
           encoding=one_of(ENCODINGS), ensemble=integer, train_epochs=integer)
 def bananas(objective, params: dict, seed: int, run_dir) -> None:
     rng = np.random.default_rng(seed)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nasbench1shot1.checks import number_in, positive_int
+from nasbench1shot1.checks import device_of, number_in, positive_int
 from nasbench1shot1.registry import Registry
 
 Check = Callable[[str, Any], Any]
@@ -87,6 +87,32 @@ def optional_positive(key: str, value: Any) -> float | None:
 
 def fraction(key: str, value: Any) -> float:
     return number_in(key, value, 0.0, 1.0)
+
+
+def non_negative(key: str, value: Any) -> float:
+    return number_in(key, value, 0.0)
+
+
+def count(key: str, value: Any) -> int:
+    """A whole number >= 0 (0 turns a step off)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{key} must be an integer >= 0, got {value!r}")
+    return value
+
+
+def one_of(allowed: tuple[str, ...]) -> Callable[[str, Any], str]:
+    """A check that a value is one of `allowed`."""
+    def check(key: str, value: Any) -> str:
+        if value not in allowed:
+            raise ValueError(f"unknown {key} {value!r}, expected one of {', '.join(allowed)}")
+        return value
+
+    return check
+
+
+def device(key: str, value: Any) -> str:
+    """A torch device this machine has (cpu, cuda, cuda:N)."""
+    return device_of(key, value, auto=False)
 
 
 def boolean(key: str, value: Any) -> bool:

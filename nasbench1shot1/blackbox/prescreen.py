@@ -30,8 +30,8 @@ import time
 
 import numpy as np
 
-from nasbench1shot1.blackbox.bananas import Cells, one_of
-from nasbench1shot1.blackbox.base import integer, register
+from nasbench1shot1.blackbox.bananas import Cells
+from nasbench1shot1.blackbox.base import count, device, integer, one_of, register
 from nasbench1shot1.blackbox.regularized_evolution import regularized_evolution, sample_fits
 from nasbench1shot1.conf.estimator import ZeroCostConfig
 from nasbench1shot1.estimators import ESTIMATORS, Context
@@ -40,29 +40,13 @@ from nasbench1shot1.runfiles import PRESCREEN_FILE, write_json
 
 log = logging.getLogger(__name__)
 
-#: What the proxy cost, in the run dir.
+#: The data sets whose images the proxy scores on.
 DATA_SETS = ("digits", "cifar10")
-
-
-def _count(key: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{key} must be an integer >= 0, got {value!r}")
-    return value
 
 
 def _optional_text(key: str, value) -> str | None:
     if value is not None and not (isinstance(value, str) and value):
         raise ValueError(f"{key} must be a folder name or null, got {value!r}")
-    return value
-
-
-def _device(key: str, value) -> str:
-    import torch
-
-    if not isinstance(value, str) or value.split(":")[0] not in ("cpu", "cuda"):
-        raise ValueError(f"{key} must be cpu, cuda or cuda:N, got {value!r}")
-    if value.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"{key}={value} but this machine has no CUDA device; use cpu")
     return value
 
 
@@ -159,9 +143,9 @@ def warmup_population(objective, proxy: Proxy, draws: int, size: int,
 
 
 @register("re_prescreen", cross_check=_checks, population_size=integer, sample_size=integer,
-          proxy=one_of(MEASURES), warmup=_count, move_candidates=integer,
+          proxy=one_of(MEASURES), warmup=count, move_candidates=integer,
           data=one_of(DATA_SETS), data_root=_optional_text, network=one_of(NETWORKS),
-          batch_size=integer, device=_device)
+          batch_size=integer, device=device)
 def re_prescreen(objective, params: dict, seed: int, run_dir) -> None:
     started = time.perf_counter()
     proxy = Proxy(objective, params, seed)

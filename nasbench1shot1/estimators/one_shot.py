@@ -65,7 +65,7 @@ class OneShot(Estimator):
         self.batches = search.arch_batches(generator=generator)[:c.batches]
         self.calibration = search.weight_batches(generator=generator)[:c.calibration_batches]
         self.search = search
-        self.architectures = {key: arch for key, arch in cell_architectures(search.space).items()}
+        self.architectures = cell_architectures(search.space)
 
     def score(self, specs: Sequence[ModelSpec]) -> np.ndarray:
         from nasbench1shot1.correlation import score_cells

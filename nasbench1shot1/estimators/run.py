@@ -19,11 +19,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
 from nasbench1shot1.analysis.criteria import ranking_criteria
+from nasbench1shot1.conf.data import option_overrides
 from nasbench1shot1.conf.estimate import EstimateSettings
 from nasbench1shot1.estimators import ESTIMATORS
 from nasbench1shot1.estimators.base import TRUTH, Context
@@ -98,15 +100,8 @@ def _finished(run_dir: Path, settings: EstimateSettings) -> dict | None:
 
 def _search_overrides(settings: EstimateSettings) -> tuple[str, ...]:
     """nb1s1-search overrides for the estimate's data and benchmark (a one-shot supernet)."""
-    d, b = settings.data, settings.benchmark
-    found = [f"data={d.name}", f"data.split_seed={d.split_seed}",
-             f"data.crop_padding={d.crop_padding}", f"data.flip={str(d.flip).lower()}",
-             f"benchmark={'embedded' if b.where == 'embedded' else 'nasbench101'}"]
-    if d.root is not None:
-        found.append(f"data.root={d.root}")
-    if b.where != "embedded":
-        found.append(f"benchmark.path={b.where}")
-    return tuple(found)
+    return (*option_overrides("data", asdict(settings.data)),
+            *option_overrides("benchmark", asdict(settings.benchmark)))
 
 
 def estimate(settings: EstimateSettings, run_dir: str | os.PathLike, tracker=None,
