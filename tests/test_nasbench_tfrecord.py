@@ -105,9 +105,12 @@ def test_empty_file_has_no_records(tmp_path: Path):
     assert len(read_columns(path)) == 0
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 def test_a_file_changed_between_the_two_passes_is_refused(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int
 ):
+    """With workers, the worker processes read the blocks themselves and check them against
+    the first pass."""
     path = tmp_path / "full.tfrecord"
     write_records(path, (encode_row(row) for row in small_rows()))
     check = tfrecord._checked_blocks
@@ -121,7 +124,7 @@ def test_a_file_changed_between_the_two_passes_is_refused(
 
     monkeypatch.setattr(tfrecord, "_checked_blocks", check_then_change)
     with pytest.raises(BenchmarkFileError, match="changed while it was read"):
-        read_columns(path)
+        read_columns(path, workers=workers)
 
 
 # Corruption: each case damages record 2 (0-based) of a 4-record file.
@@ -226,6 +229,20 @@ def test_missing_file_is_named(tmp_path: Path):
     path = tmp_path / "absent.tfrecord"
     with pytest.raises(BenchmarkFileError, match=f"benchmark file {path} does not exist"):
         list(read_records(path))
+
+
+def test_workers_do_not_start_for_a_file_that_cannot_be_opened(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The file is opened before the worker processes start, so its error comes at once."""
+
+    def no_pool(*args, **kwargs):
+        raise AssertionError("worker processes started for a missing file")
+
+    monkeypatch.setattr(tfrecord, "ProcessPoolExecutor", no_pool)
+    path = tmp_path / "absent.tfrecord"
+    with pytest.raises(BenchmarkFileError, match=f"benchmark file {path} does not exist"):
+        read_columns(path, workers=2)
 
 
 def test_decode_row_alone_names_the_given_place():

@@ -6,6 +6,8 @@ needs TensorFlow to read its files. `NASBench` answers the same calls with the s
 counters) from numpy arrays that load from a memory-mapped cache in well under a second, and
 adds vectorised access: `lookup` (hashes to rows), `metric` (one metric for many cells) and
 `query_all` (every repeat and their mean for one cell). `describe` summarises a table.
+
+Single-cell calls read their row with `rows.RowReader`, from the bytes of the arrays.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from __future__ import annotations
 import os
 import random
 from collections.abc import Iterator, Mapping, Sequence
-from math import isnan
 from pathlib import Path
 
 import numpy as np
@@ -21,27 +22,17 @@ import numpy as np
 from .cache import load_table
 from .errors import CellNotFoundError, OutOfDomainError
 from .hashes import HashIndex, HashLike, hash_hex, hash_words
-from .spec import AVAILABLE_OPS, INPUT, INPUT_LABEL, OUTPUT, OUTPUT_LABEL, ModelSpec
+from .rows import QUERY_METRICS, RowReader
+from .spec import AVAILABLE_OPS, INPUT, OUTPUT, ModelSpec
 from .table import UNKNOWN_PARAMETERS, CellTable
 from .tfrecord import MAX_VERTICES, METRIC_FIELDS
 
 MAX_EDGES = 9
-#: The per-run values `query` returns; each is read from `halfway_<name>` or `final_<name>`.
-QUERY_METRICS = ("training_time", "train_accuracy", "validation_accuracy", "test_accuracy")
-_OP_OF_LABEL = {INPUT_LABEL: INPUT, OUTPUT_LABEL: OUTPUT} | dict(enumerate(AVAILABLE_OPS))
-#: stop_halfway -> (key of `query`, position of its value in METRIC_FIELDS).
-_QUERY_POSITIONS = {
-    halfway: tuple(
-        (name, METRIC_FIELDS.index(f"{'halfway' if halfway else 'final'}_{name}"))
-        for name in QUERY_METRICS
-    )
-    for halfway in (False, True)
-}
 
 
-def _recorded(run: tuple[float, ...]) -> bool:
-    """Whether a run has any value: a run counts as recorded unless all its metrics are NaN."""
-    return not all(map(isnan, run))
+def _not_in_table(module_hash: object, detail: str = "") -> CellNotFoundError:
+    """The error of a hash this table does not hold (malformed ones included)."""
+    return CellNotFoundError(f"module hash {module_hash} is not in this benchmark table{detail}")
 
 
 def _nan_mean(values: np.ndarray) -> np.ndarray:
@@ -106,8 +97,9 @@ class NASBench:
         self, table: CellTable, seed: int | None, source: Path | None, cache: Path | None
     ) -> None:
         self._table = table
-        self._metric_columns = [table.metrics.get(name) for name in METRIC_FIELDS]
         self._index = HashIndex(table.hash_words)
+        self._rows = RowReader(table)
+        self._find_hex = self._index.find_hex
         self._epoch_index = {epochs: i for i, epochs in enumerate(table.epochs)}
         self._hex: np.ndarray | None = None
         self._rng = random.Random(seed)
@@ -209,49 +201,15 @@ class NASBench:
 
     def _row(self, module_hash: str) -> int:
         # A malformed hash is a missing key, as in the reference's dict.
-        row = self._index.find_hex(module_hash)
+        row = self._find_hex(module_hash)
         if row < 0:
-            raise CellNotFoundError(f"module hash {module_hash} is not in this benchmark table")
+            raise _not_in_table(module_hash)
         return row
 
     def _row_of_spec(self, model_spec: ModelSpec) -> tuple[int, str]:
         self._check_spec(model_spec)
         module_hash = model_spec.hash_spec(self.config["available_ops"])
         return self._row(module_hash), module_hash
-
-    def _fixed_stat(self, row: int) -> dict:
-        table = self._table
-        size = int(table.num_vertices[row])
-        parameters = int(table.trainable_parameters[row])
-        return {
-            "module_adjacency": table.adjacency[row, :size, :size].astype(np.int8),
-            "module_operations": [_OP_OF_LABEL[label] for label in table.ops[row, :size].tolist()],
-            "trainable_parameters": None if parameters == UNKNOWN_PARAMETERS else parameters,
-        }
-
-    def _runs(self, row: int, epoch_index: int) -> np.ndarray:
-        """(METRIC_FIELDS, repeats) values of one cell at one budget, NaN where missing."""
-        values = np.full((len(METRIC_FIELDS), self.num_repeats), np.nan)
-        for i, name in enumerate(METRIC_FIELDS):
-            if name in self._table.metrics:
-                values[i] = self._table.metrics[name][row, epoch_index]
-        return values
-
-    def _run_lists(self, row: int, epoch_index: int | None = None) -> list[list]:
-        """Per METRIC_FIELDS, the values of one cell at one budget (every budget when
-        `epoch_index` is None) as nested Python lists, NaN where missing: Python floats are what
-        the callers hand out, and one `tolist` per metric is the cheapest way to them."""
-        lists = []
-        for values in self._metric_columns:
-            if values is None:
-                shape = (len(self._table.epochs), self.num_repeats)
-                missing = np.full(shape, np.nan)
-                lists.append((missing if epoch_index is None else missing[epoch_index]).tolist())
-            elif epoch_index is None:
-                lists.append(values[row].tolist())
-            else:
-                lists.append(values[row, epoch_index].tolist())
-        return lists
 
     def get_metrics_from_hash(self, module_hash: str) -> tuple[dict, dict]:
         """(fixed_stat, computed_stat) of a cell, fresh objects the caller may change.
@@ -260,18 +218,10 @@ class NASBench:
         trainable_parameters (int, None where unknown). computed_stat: epochs -> list of the
         recorded runs, each a dict of METRIC_FIELDS; budgets with no recorded run are left out.
         """
-        row = self._row(module_hash)
-        by_field = self._run_lists(row)
-        computed_stat = {}
-        for epoch_index, epochs in enumerate(self._table.epochs):
-            runs = [
-                dict(zip(METRIC_FIELDS, run))
-                for run in zip(*[values[epoch_index] for values in by_field])
-                if _recorded(run)
-            ]
-            if runs:
-                computed_stat[epochs] = runs
-        return self._fixed_stat(row), computed_stat
+        row = self._find_hex(module_hash)  # `_row`, inlined: this call is a few microseconds
+        if row < 0:
+            raise _not_in_table(module_hash)
+        return self._rows.stats(row)
 
     def get_metrics_from_spec(self, model_spec: ModelSpec) -> tuple[dict, dict]:
         """`get_metrics_from_hash` of the spec's hash, after checking the spec."""
@@ -292,15 +242,17 @@ class NASBench:
         """
         epoch_index = self._check_epochs(epochs)
         row, module_hash = self._row_of_spec(model_spec)
-        runs = [run for run in zip(*self._run_lists(row, epoch_index)) if _recorded(run)]
+        runs = self._rows.query_runs(row, epoch_index, stop_halfway)
         if not runs:
             raise CellNotFoundError(
                 f"module hash {module_hash} has no recorded run at {epochs} epochs in this table"
             )
-        run = runs[self._rng.randint(0, len(runs) - 1)]
-        data = self._fixed_stat(row)
-        for name, position in _QUERY_POSITIONS[stop_halfway]:
-            data[name] = run[position]
+        spent, train, validation, test = runs[self._rng.randint(0, len(runs) - 1)]
+        data = self._rows.fixed_stat(row)
+        data["training_time"] = spent
+        data["train_accuracy"] = train
+        data["validation_accuracy"] = validation
+        data["test_accuracy"] = test
         self.training_time_spent += data["training_time"]
         self.total_epochs_spent += epochs // 2 if stop_halfway else epochs
         return data
@@ -328,12 +280,10 @@ class NASBench:
         """
         epoch_index = self._check_epochs(epochs)
         row, _ = self._row_of_spec(model_spec)
-        values = self._runs(row, epoch_index)
-        point = "halfway" if stop_halfway else "final"
-        picked = values[[METRIC_FIELDS.index(f"{point}_{name}") for name in QUERY_METRICS]]
-        data = self._fixed_stat(row)
-        data["runs"] = [dict(zip(QUERY_METRICS, run)) for run in picked.T.tolist()]
-        data["mean"] = dict(zip(QUERY_METRICS, _nan_mean(picked).tolist()))
+        values = self._rows.query_values(row, epoch_index, stop_halfway)
+        data = self._rows.fixed_stat(row)
+        data["runs"] = [dict(zip(QUERY_METRICS, run)) for run in zip(*values)]
+        data["mean"] = dict(zip(QUERY_METRICS, _nan_mean(np.array(values)).tolist()))
         return data
 
     def lookup(self, hashes: HashLike) -> np.ndarray | int:
@@ -359,10 +309,7 @@ class NASBench:
         if missing.any():
             first = keys[missing].flat[0]
             first = first.decode() if isinstance(first, bytes) else str(first)
-            raise CellNotFoundError(
-                f"module hash {first} is not in this benchmark table "
-                f"({int(missing.sum())} of {missing.size} hashes missing)"
-            )
+            raise _not_in_table(first, f" ({int(missing.sum())} of {missing.size} hashes missing)")
         return rows
 
     def metric(

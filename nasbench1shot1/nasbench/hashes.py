@@ -3,19 +3,24 @@
 A NAS-Bench-101 module hash is the 32-digit hex form of an md5 digest. Tables keep each digest
 as two uint64 words (the digest's first and last 8 bytes read big-endian), so sorting the words
 sorts the hex strings and a million hashes are found with `np.searchsorted` instead of a Python
-dict. This module owns the conversions in both directions and `HashIndex`, the lookup.
+dict. This module owns the conversions in both directions and `HashIndex`, the lookup: many
+hashes at once with numpy, one hash (as `query` asks) with `bisect` over a memoryview of the
+words, narrowed by a small table of where each leading-bits bucket starts.
 """
 
 from __future__ import annotations
 
-import re
+import struct
+from bisect import bisect_left
 from collections.abc import Sequence
 
 import numpy as np
 
 HASH_DIGITS = 32
-_HEX_HASH = re.compile(r"[0-9a-fA-F]{32}")
-_LOW_WORD = (1 << 64) - 1
+#: Most leading bits of the first word that pick a bucket of rows for a single lookup (a table
+#: of 2**14 starts, 128 KB; a full-size table has some 26 rows in a bucket).
+_BUCKET_BITS = 14
+_TWO_WORDS = struct.Struct(">QQ")
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 
 HashLike = str | bytes | Sequence[str] | Sequence[bytes] | np.ndarray
@@ -33,14 +38,34 @@ def _code_units(hashes: np.ndarray) -> np.ndarray:
     return units.astype(np.uint8)
 
 
-def _first_invalid(hashes: np.ndarray, bad: np.ndarray) -> str:
-    value = hashes[np.flatnonzero(bad)[0]]
-    return value.decode("ascii", "replace") if isinstance(value, bytes) else str(value)
+def _invalid(value: object) -> ValueError:
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    return ValueError(f"invalid module hash {str(value)!r}, expected {HASH_DIGITS} hex digits")
+
+
+def _first_long(hashes: object) -> str | bytes | None:
+    """The first str or bytes longer than a hash in `hashes` (nested lists and tuples of them),
+    None if none is. numpy drops trailing NULs, so its array of them no longer shows them."""
+    if isinstance(hashes, (str, bytes)):
+        return hashes if len(hashes) > HASH_DIGITS else None
+    if isinstance(hashes, (list, tuple)):
+        for item in hashes:
+            found = _first_long(item)
+            if found is not None:
+                return found
+    return None
 
 
 def hash_words(hashes: HashLike) -> np.ndarray:
-    """Hex module hashes (a str, a list, or an 'S'/'U' array) as uint64 words, shape (..., 2)."""
-    if isinstance(hashes, str) and len(hashes) == HASH_DIGITS:
+    """Hex module hashes (a str, a list, or an 'S'/'U' array) as uint64 words, shape (..., 2).
+
+    A hash is exactly 32 hex digits: a str or bytes of another length is invalid, trailing NULs
+    included (an array's NUL padding is its dtype's, not part of its strings).
+    """
+    if isinstance(hashes, (str, bytes)) and len(hashes) != HASH_DIGITS:
+        raise _invalid(hashes)
+    if isinstance(hashes, str):
         # One hash, as `query` looks up: bytes.fromhex is much cheaper than the array path.
         try:
             digest = bytes.fromhex(hashes)
@@ -48,6 +73,7 @@ def hash_words(hashes: HashLike) -> np.ndarray:
             digest = b""
         if len(digest) == HASH_DIGITS // 2:
             return np.frombuffer(digest, dtype=">u8").astype(np.uint64)
+    given = hashes
     hashes = np.asarray(hashes)
     shape = hashes.shape
     if hashes.size == 0:
@@ -57,10 +83,12 @@ def hash_words(hashes: HashLike) -> np.ndarray:
     hashes = hashes.reshape(-1)
     units = _code_units(hashes)
     if units.shape[1] < HASH_DIGITS:
-        raise ValueError(
-            f"invalid module hash {_first_invalid(hashes, [True])!r}, "
-            f"expected {HASH_DIGITS} hex digits"
-        )
+        raise _invalid(hashes[0])
+    if units.shape[1] > HASH_DIGITS and not isinstance(given, np.ndarray):
+        # Strings of a list this wide are longer than a hash, even where numpy shows NULs.
+        long = _first_long(given)
+        if long is not None:
+            raise _invalid(long)
     codes = units[:, :HASH_DIGITS]
     # Arithmetic instead of a lookup table, in reused buffers: several times faster on millions
     # of hashes. uint8 subtraction wraps, so each range test is one comparison.
@@ -71,10 +99,7 @@ def hash_words(hashes: HashLike) -> np.ndarray:
     is_hex |= scratch < 6
     if not is_hex.all() or units[:, HASH_DIGITS:].any():
         bad = ~is_hex.all(axis=1) | units[:, HASH_DIGITS:].any(axis=1)
-        raise ValueError(
-            f"invalid module hash {_first_invalid(hashes, bad)!r}, "
-            f"expected {HASH_DIGITS} hex digits"
-        )
+        raise _invalid(hashes[np.flatnonzero(bad)[0]])
     # '0'-'9' keep their low nibble; 'a'-'f' and 'A'-'F' (bit 6 set) have low nibble 1-6, +9.
     nibbles = np.right_shift(codes, 6, out=scratch)
     nibbles *= 9
@@ -98,29 +123,69 @@ class HashIndex:
     """Finds rows of a table whose hash words are sorted (first word, then second)."""
 
     def __init__(self, words: np.ndarray):
+        self._words = words
         self._high = np.ascontiguousarray(words[:, 0])
         self._low = np.ascontiguousarray(words[:, 1])
         shared = self._high[1:] == self._high[:-1]
         # Digests sharing their first 8 bytes are astronomically rare, but must still be found.
         self._shared_high = np.unique(self._high[1:][shared])
+        self._single: tuple[memoryview, memoryview, memoryview, int] | None = None
 
     def __len__(self) -> int:
         return len(self._high)
 
+    def _single_lookup(self) -> tuple[memoryview, memoryview, memoryview, int]:
+        """What `find_hex` reads, built on its first call: memoryviews of the first and second
+        words of the table's own (rows, 2) array, so both words of a row lie in one page, where
+        the rows of each bucket of leading bits start (a table small enough to stay cached),
+        and the shift from a first word to its bucket."""
+        if self._single is None:
+            rows = len(self._high)
+            bits = min(_BUCKET_BITS, max(0, rows.bit_length() - 3))
+            starts = np.empty((1 << bits) + 1, dtype=np.int64)
+            starts[:-1] = (
+                np.searchsorted(
+                    self._high, np.arange(1 << bits, dtype=np.uint64) << np.uint64(64 - bits)
+                )
+                if bits
+                else 0
+            )
+            starts[-1] = rows
+            words = self._words
+            self._single = (
+                memoryview(words[:, 0]),
+                memoryview(words[:, 1]),
+                memoryview(starts),
+                64 - bits,
+            )
+        return self._single
+
     def find_hex(self, module_hash: object) -> int:
         """Row of one hex hash (str), -1 where it is absent or malformed; a cheap single lookup."""
-        if not isinstance(module_hash, str) or not _HEX_HASH.fullmatch(module_hash):
+        if not isinstance(module_hash, str):
             try:
                 return int(self.find(hash_words(module_hash)))
             except ValueError:
                 return -1
-        value = int(module_hash, 16)
-        high, low = value >> 64, value & _LOW_WORD
-        # A numpy scalar: a Python int above 2**63 would make numpy convert the whole array.
-        row = int(self._high.searchsorted(np.uint64(high)))
+        # A hash is 32 hex digits: 32 characters that decode to 16 bytes (fromhex skips only
+        # whitespace, which would leave fewer bytes). Any other str, trailing NULs included,
+        # is not found.
+        if len(module_hash) != HASH_DIGITS:
+            return -1
+        try:
+            digest = bytes.fromhex(module_hash)
+        except ValueError:
+            return -1
+        if len(digest) != HASH_DIGITS // 2:
+            return -1
+        high, low = _TWO_WORDS.unpack(digest)
+        highs, lows, starts, shift = self._single or self._single_lookup()
+        bucket = high >> shift
+        row = bisect_left(highs, high, starts[bucket], starts[bucket + 1])
         # Rows sharing the first word follow each other; almost always there is just one.
-        while row < len(self._high) and self._high[row] == high:
-            if self._low[row] == low:
+        rows = len(highs)
+        while row < rows and highs[row] == high:
+            if lows[row] == low:
                 return row
             row += 1
         return -1

@@ -62,15 +62,34 @@ def _vertex_start_hash(out_degree: int, in_degree: int, label: int) -> bytes:
     return _md5(str((out_degree, in_degree, label)).encode("utf-8")).hexdigest().encode("ascii")
 
 
-def _sorted_text(hashes: list[bytes], vertices: tuple[int, ...]) -> bytes:
-    """The hashes of `vertices` sorted and joined; one or two vertices without a sort call."""
+#: `_side`'s second item for more than two vertices: not None, so `fingerprint` goes past the
+#: one-vertex case, and the third item (the vertices, to sort) is not None either.
+_MANY = True
+
+
+def _side(vertices: tuple[int, ...]) -> tuple[int, int | bool | None, tuple[int, ...] | None]:
+    """How `fingerprint` joins the hashes of one side (in- or out-neighbours) of a vertex.
+
+    (first, second, more): no vertex (-1, None, None), -1 indexing an empty text; one
+    (w, None, None); two (w, x, None), put in order by one comparison; more
+    (-1, _MANY, vertices), sorted.
+    """
     count = len(vertices)
+    if count == 0:
+        return -1, None, None
     if count == 1:
-        return hashes[vertices[0]]
+        return vertices[0], None, None
     if count == 2:
-        first, second = hashes[vertices[0]], hashes[vertices[1]]
-        return first + second if first <= second else second + first
-    return b"".join(sorted([hashes[w] for w in vertices])) if count else b""
+        return vertices[0], vertices[1], None
+    return -1, _MANY, vertices
+
+
+#: `_side` of the neighbours of every mask below 2**8.
+_SIDES = tuple(_side(members) for members in _MEMBERS)
+
+
+def _side_of(mask: int) -> tuple[int, int | bool | None, tuple[int, ...] | None]:
+    return _SIDES[mask] if mask < 1 << _TABLE_BITS else _side(_members(mask))
 
 
 def fingerprint(successors: Sequence[int], labeling: Sequence[int]) -> str:
@@ -81,32 +100,48 @@ def fingerprint(successors: Sequence[int], labeling: Sequence[int]) -> str:
     out-neighbour hashes and its own hash, joined by '|'. The fingerprint is the md5 of the sorted
     vertex hashes written as the reference writes a Python list of str. Isomorphic graphs with
     equal labels get equal fingerprints.
+
+    The n * n md5 calls are most of the time; the steps around each are kept few: the plan of
+    each side comes from a table of masks, and no neighbour, one, or two (one comparison) need
+    no sort call.
     """
     n = len(labeling)
-    predecessor_masks = [0] * n
+    predecessors = [0] * n
     for v in range(n):
         for w in _members(successors[v]):
-            predecessor_masks[w] |= 1 << v
-    ins = [_members(mask) for mask in predecessor_masks]
-    outs = [_members(successors[v]) for v in range(n)]
+            predecessors[w] |= 1 << v
     # Hex digests as ASCII bytes: the reference's strings, hashed without encoding each time.
     hashes = [
-        _vertex_start_hash(len(outs[v]), len(ins[v]), int(labeling[v])) for v in range(n)
+        _vertex_start_hash(out_of.bit_count(), into.bit_count(), int(label))
+        for out_of, into, label in zip(successors, predecessors, labeling)
     ]
-    neighbours = list(zip(ins, outs, range(n)))
-    bar = b"|".join
+    side = _SIDES.__getitem__ if n <= _TABLE_BITS else _side_of
+    plan = list(zip(map(side, predecessors), map(side, successors), range(n)))
+    md5, hexlify_, join = _fast_md5, hexlify, b"".join
     for _ in range(n):
-        hashes = [
-            hexlify(
-                _fast_md5(
-                    bar((_sorted_text(hashes, into), _sorted_text(hashes, out_of), hashes[v]))
-                ).digest()
-            )
-            for into, out_of, v in neighbours
-        ]
+        hashes.append(b"")  # index -1: the text of no neighbour
+        new = []
+        add = new.append
+        for (first, second, more), (out_first, out_second, out_more), v in plan:
+            if second is None:
+                into = hashes[first]
+            elif more is None:
+                one, other = hashes[first], hashes[second]
+                into = one + other if one <= other else other + one
+            else:
+                into = join(sorted([hashes[w] for w in more]))
+            if out_second is None:
+                out_of = hashes[out_first]
+            elif out_more is None:
+                one, other = hashes[out_first], hashes[out_second]
+                out_of = one + other if one <= other else other + one
+            else:
+                out_of = join(sorted([hashes[w] for w in out_more]))
+            add(hexlify_(md5(join((into, b"|", out_of, b"|", hashes[v]))).digest()))
+        hashes = new
     # str(sorted(list of str)) of the reference: ['h1', 'h2', ...]
     listing = b"['" + b"', '".join(sorted(hashes)) + b"']" if hashes else b"[]"
-    return _md5(listing).hexdigest()
+    return _fast_md5(listing).hexdigest()
 
 
 def hash_module(matrix: np.ndarray | Sequence[Sequence[int]], labeling: Sequence[int]) -> str:

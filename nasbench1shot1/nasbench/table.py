@@ -74,6 +74,13 @@ class CellTable:
 
     def __post_init__(self) -> None:
         self._check_shapes()
+        # Single-cell reads (`rows.RowReader`) read the arrays' C-ordered bytes. Only an array in
+        # another order is copied: loaded folders are memory-mapped C arrays and stay zero-copy.
+        for name in ("hash_words", "adjacency", "ops", "num_vertices", "trainable_parameters"):
+            setattr(self, name, np.ascontiguousarray(getattr(self, name)))
+        for name, values in self.metrics.items():
+            if not values.flags.c_contiguous:
+                self.metrics[name] = np.ascontiguousarray(values)
 
     def __len__(self) -> int:
         return len(self.hash_words)
@@ -234,7 +241,9 @@ class CellTable:
         for name, values in metrics.items():
             if name not in METRIC_FIELDS:
                 raise ValueError(f"unknown metric {name!r}, expected one of {list(METRIC_FIELDS)}")
-            values = np.asarray(values, dtype=np.float64)
+            # An owned C-ordered copy: the table must not read the caller's array, which the
+            # caller may change (and which may be in any order).
+            values = np.array(values, dtype=np.float64, order="C")
             if values.shape != (cells, len(epochs), num_repeats):
                 raise ValueError(
                     f"metric {name} has shape {values.shape}, expected "
@@ -247,7 +256,8 @@ class CellTable:
                 array[order]
                 for array in (words, padded_adjacency, padded_ops, num_vertices, parameters)
             )
-            metric_arrays = {name: values[order] for name, values in metric_arrays.items()}
+            for values in metric_arrays.values():
+                values[...] = values[order]  # in place: one metric's temporary at a time
         repeated = (words[1:] == words[:-1]).all(axis=1)
         if repeated.any():
             duplicate = hash_hex(words[1:][repeated][0]).decode()

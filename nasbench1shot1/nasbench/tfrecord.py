@@ -25,6 +25,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
+from typing import IO
 
 import crc32c
 import numpy as np
@@ -346,6 +347,11 @@ def _first_damage(path: Path) -> BenchmarkFileError:
             pass
     except BenchmarkFileError as exc:
         return exc
+    return _changed(path)
+
+
+def _changed(path: str | os.PathLike) -> BenchmarkFileError:
+    """The error of a file whose second read does not match its first."""
     return BenchmarkFileError(f"{path} changed while it was read")
 
 
@@ -502,27 +508,51 @@ def _checked_blocks(path: Path) -> list[_Block]:
     return blocks
 
 
+def _block_batches(
+    stream: IO[bytes], path: str | os.PathLike, block: _Block, batch_size: int
+) -> Iterator[tuple[bytes, np.ndarray, int]]:
+    """The records of a checked block, read again from `stream` and found unchanged by its
+    CRC32C, in batches of at most `batch_size` records: (bytes, record starts relative to them,
+    index of the first record)."""
+    try:
+        stream.seek(block.offset)
+        buffer = stream.read(block.size)
+    except OSError as exc:
+        raise BenchmarkFileError(
+            f"reading {record_location(block.first, path)} failed ({exc.strerror})"
+        ) from None
+    if len(buffer) != block.size or crc32c.crc32c(buffer) != block.checksum:
+        raise _changed(path)
+    starts = block.starts
+    for i in range(0, len(starts), batch_size):
+        part = starts[i : i + batch_size]
+        end = int(starts[i + batch_size]) if i + batch_size < len(starts) else len(buffer)
+        yield buffer[int(part[0]) : end], part - part[0], block.first + i
+
+
 def _batches(
     path: Path, blocks: list[_Block], batch_size: int
 ) -> Iterator[tuple[bytes, np.ndarray, int]]:
-    """The records of checked blocks, read again, in batches of at most `batch_size` records:
-    (bytes, record starts relative to them, index of the first record)."""
+    """The batches (`_block_batches`) of every checked block, in order."""
     with _open(path) as stream:
         for block in blocks:
-            try:
-                stream.seek(block.offset)
-                buffer = stream.read(block.size)
-            except OSError as exc:
-                raise BenchmarkFileError(
-                    f"reading {record_location(block.first, path)} failed ({exc.strerror})"
-                ) from None
-            if len(buffer) != block.size or crc32c.crc32c(buffer) != block.checksum:
-                raise BenchmarkFileError(f"{path} changed while it was read")
-            starts = block.starts
-            for i in range(0, len(starts), batch_size):
-                part = starts[i : i + batch_size]
-                end = int(starts[i + batch_size]) if i + batch_size < len(starts) else len(buffer)
-                yield buffer[int(part[0]) : end], part - part[0], block.first + i
+            yield from _block_batches(stream, path, block, batch_size)
+
+
+def _decode_checked_block(
+    path: str, block: _Block, batch_size: int
+) -> list[tuple[int, RecordColumns]]:
+    """Read one checked block again, find it unchanged, and decode its batches: the work of a
+    worker process, which reads the file itself so the main process sends it no bytes."""
+    with _open(Path(path)) as stream:
+        return [
+            (first, _decode_block(buffer, starts, first, path))
+            for buffer, starts, first in _block_batches(stream, path, block, batch_size)
+        ]
+
+
+def _ready() -> None:
+    """A task that only makes a worker process start (and import this module)."""
 
 
 def read_columns(
@@ -533,35 +563,45 @@ def read_columns(
     Two passes: the first checks the framing and both checksums of every record (a Python loop
     over the records, the checks as arrays) and counts them; the second reads the file again,
     finds each block unchanged by its CRC32C, and decodes batches of up to `batch_size` records
-    with arrays (`bulk.py`), here or, with `workers` > 1, in worker processes, straight into
-    columns allocated once for every record, so the decoded values are held once. Results are
-    identical either way, and identical to decoding each record with `decode_row`.
+    with arrays (`bulk.py`), straight into columns allocated once for every record, so the
+    decoded values are held once. With `workers` > 1 the worker processes start while the first
+    pass runs, and each reads, checks and decodes whole blocks itself (the main process sends
+    them where a block lies, not its bytes). Results are identical either way, and identical to
+    decoding each record with `decode_row`.
     """
     path = Path(path)
-    blocks = _checked_blocks(path)
-    columns = RecordColumns.empty(sum(len(block.starts) for block in blocks))
-    batches = _batches(path, blocks, batch_size)
-
-    def place(first: int, part: RecordColumns) -> None:
-        columns.assign(slice(first, first + len(part)), part)
-
     if workers <= 1:
-        for buffer, starts, first in batches:
-            place(first, _decode_block(buffer, starts, first, str(path)))
+        blocks = _checked_blocks(path)
+        columns = RecordColumns.empty(sum(len(block.starts) for block in blocks))
+        for buffer, starts, first in _batches(path, blocks, batch_size):
+            columns.assign(
+                slice(first, first + len(starts)),
+                _decode_block(buffer, starts, first, str(path)),
+            )
         return columns
-    pending: deque = deque()
+    # A file that cannot be opened fails here, before any worker process starts.
+    _open(path).close()
     # spawn, not fork: the caller may hold threads or large arrays we should not copy.
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
     try:
-        for buffer, starts, first in batches:
-            pending.append((first, pool.submit(_decode_block, buffer, starts, first, str(path))))
-            # Bound the batches in flight so memory stays flat on multi-GB files.
+        # Start every worker now: their start-up overlaps the first pass.
+        for _ in range(workers):
+            pool.submit(_ready)
+        blocks = _checked_blocks(path)
+        columns = RecordColumns.empty(sum(len(block.starts) for block in blocks))
+        pending: deque = deque()
+
+        def place_next() -> None:
+            for first, part in pending.popleft().result():
+                columns.assign(slice(first, first + len(part)), part)
+
+        for block in blocks:
+            pending.append(pool.submit(_decode_checked_block, str(path), block, batch_size))
+            # Bound the blocks in flight so memory stays flat on multi-GB files.
             if len(pending) > 2 * workers:
-                first, future = pending.popleft()
-                place(first, future.result())
+                place_next()
         while pending:
-            first, future = pending.popleft()
-            place(first, future.result())
+            place_next()
     finally:
         pool.shutdown(cancel_futures=True)
     return columns
