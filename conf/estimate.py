@@ -19,6 +19,9 @@ from nasbench1shot1.conf.data import BenchmarkConfig, DataConfig
 
 #: Settings that do not change what an estimate computes: a run may resume with other values.
 NOT_IDENTITY = ("device", "threads", "progress")
+#: Estimator settings added after estimates were made: at their schema's default they are left
+#: out of the identity, so those run dirs still resume.
+LATER_SETTINGS = {"one_shot": ("sampling", "sharing_groups")}
 
 
 @dataclass
@@ -56,8 +59,14 @@ class EstimateSettings:
 
     def identity(self) -> dict:
         """What the estimate computes from (its run dir's owner, estimate.json's settings)."""
+        estimator = asdict(self.estimator)
+        later = LATER_SETTINGS.get(estimator.get("name"), ())
+        defaults = asdict(type(self.estimator)()) if later else {}
+        for key in later:
+            if estimator.get(key) == defaults[key]:
+                del estimator[key]
         values = {"search_space": self.search_space, "cells": self.cells,
                   "train_size": self.train_size, "seed": self.seed,
-                  "estimator": asdict(self.estimator), "data": asdict(self.data),
+                  "estimator": estimator, "data": asdict(self.data),
                   "benchmark": self.benchmark.where}
         return values

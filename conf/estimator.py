@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from nasbench1shot1.checks import SettingsError, positive_int
 from nasbench1shot1.registry import Registry
 
 #: The zero-cost proxies and the two baselines, each an option of the group.
@@ -43,6 +44,30 @@ class OneShotConfig:
     calibration_batches: int = 4  # batches of the weights half that recalibrate each cell
     # more nb1s1-search overrides for the supernet's search, e.g. [supernet.channels=8]
     search: list[str] = field(default_factory=list)
+    # method random_ws's sampling: configurations (uniform ops and parent sets) or cells (a
+    # unique cell uniformly by hash: de-isomorphic sampling, Ning et al. 2021)
+    sampling: str = "configurations"
+    # K > 1 (needs method random_ws, sampling cells): K supernets, each trained on a K-th of the
+    # cells (grouped by hash) in supernet/group<g>, and each cell scored by its group's; costs
+    # the K trainings
+    sharing_groups: int = 1
+
+    def __post_init__(self) -> None:
+        if self.sampling not in ("configurations", "cells"):
+            raise SettingsError(f"estimator.sampling must be configurations or cells, got "
+                                f"{self.sampling!r}")
+        positive_int("estimator.sharing_groups", self.sharing_groups, SettingsError)
+        if self.sampling == "cells" and self.method != "random_ws":
+            raise SettingsError(
+                f"estimator.sampling=cells samples unique cells for method random_ws only, not "
+                f"{self.method} (ENAS's controller samples each decision, the gradient methods "
+                f"relax them); use estimator.method=random_ws")
+        if self.sharing_groups > 1 and (self.method != "random_ws" or self.sampling != "cells"):
+            raise SettingsError(
+                f"estimator.sharing_groups={self.sharing_groups} trains one Random-WS supernet "
+                f"per group of cells, so it needs estimator.method=random_ws and "
+                f"estimator.sampling=cells, got method {self.method} and sampling "
+                f"{self.sampling}")
 
 
 @dataclass

@@ -126,6 +126,10 @@ class EnasConfig(MethodConfig):
                   SettingsError)
 
 
+#: How Random-WS draws a cell (method.sampling).
+RANDOM_WS_SAMPLING = ("configurations", "cells")
+
+
 @dataclass
 class RandomWSConfig(MethodConfig):
     """Random search with weight sharing: a uniform cell per step; after each epoch the best of
@@ -135,11 +139,44 @@ class RandomWSConfig(MethodConfig):
     batch_size: int = 64
     eval_samples: int = 100   # cells sampled after each epoch to pick the epoch's cell
     eval_batches: int = 2     # validation batches each sampled cell is scored on
+    # what a step trains and the selection scores: configurations (ops and parent sets drawn
+    # uniformly, so a cell many configurations make is drawn more often) or cells (a unique cell
+    # drawn uniformly by its hash, its first configuration trained: de-isomorphic sampling,
+    # Ning et al. 2021)
+    sampling: str = "configurations"
+    # K > 1 (needs sampling=cells): the cells split into K groups by hash (group of a cell:
+    # int(hash[:8], 16) % K) and only group sharing_group is sampled (a reduced sharing degree)
+    sharing_groups: int = 1
+    sharing_group: int = 0    # the group sampled, 0 <= sharing_group < sharing_groups
+
+    #: the sampling settings, left out of `params()` when all are at their defaults so that
+    #: the runs made before they existed keep their identity (the method reads them back)
+    SAMPLING_FIELDS = ("sampling", "sharing_groups", "sharing_group")
 
     def __post_init__(self) -> None:
         super().__post_init__()
         positive_int("method.eval_samples", self.eval_samples, SettingsError)
         positive_int("method.eval_batches", self.eval_batches, SettingsError)
+        if self.sampling not in RANDOM_WS_SAMPLING:
+            raise SettingsError(f"method.sampling must be configurations or cells, got "
+                                f"{self.sampling!r}")
+        positive_int("method.sharing_groups", self.sharing_groups, SettingsError)
+        if isinstance(self.sharing_group, bool) or not isinstance(self.sharing_group, int) \
+                or not 0 <= self.sharing_group < self.sharing_groups:
+            raise SettingsError(f"method.sharing_group must be an integer in [0, "
+                                f"{self.sharing_groups - 1}] (sharing_groups="
+                                f"{self.sharing_groups}), got {self.sharing_group!r}")
+        if self.sharing_groups > 1 and self.sampling != "cells":
+            raise SettingsError(f"method.sharing_groups={self.sharing_groups} groups cells by "
+                                f"hash, so it needs method.sampling=cells, got "
+                                f"{self.sampling!r}")
+
+    def params(self) -> dict:
+        values = super().params()
+        if all(values[key] == getattr(type(self), key) for key in self.SAMPLING_FIELDS):
+            for key in self.SAMPLING_FIELDS:
+                del values[key]
+        return values
 
 
 #: The options of config group `method` (the same names as `nasbench1shot1.methods.METHODS`).
