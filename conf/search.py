@@ -25,6 +25,10 @@ def _number(key: str, value: Any, low: float | None = None, high: float | None =
     return number_in(key, value, low, high, low_open, SettingsError)
 
 
+#: Values of train.precision: the dtype the supernet's forward passes autocast to.
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
 @dataclass
 class TrainSettings:
     """Training of the supernet weights: SGD, cosine annealed, as in NAS-Bench-1Shot1."""
@@ -40,6 +44,17 @@ class TrainSettings:
     cutout_length: int = 16       # side of the square cut out, in pixels
     cutout_prob: float = 1.0      # probability that an image gets the cutout
     train_portion: float = 0.5  # the training split: first part weights, the rest architecture
+    # channels-last memory, fused weighted sums and an accurate channels-last batch norm in the
+    # supernet: the plain ops' results to float rounding, faster (benchmarks/
+    # supernet_throughput.py); false: the plain eager ops (NCHW)
+    fast_ops: bool = True
+    # the supernet's forward passes under autocast: fp32 (none), bf16 (CUDA, or a CPU with
+    # AVX512-BF16/AMX) or fp16 (CUDA; the losses scaled by a gradient scaler)
+    precision: str = "fp32"
+    # true: torch.compile the supernet for the passes under soft weights (DARTS, PC-DARTS and the
+    # evaluations); passes under a sampled cell (GDAS, ENAS, Random-WS) run eager. Compiling
+    # takes minutes: for GPUs
+    compile: bool = False
 
     def __post_init__(self) -> None:
         positive_int("train.epochs", self.epochs, SettingsError)
@@ -56,6 +71,13 @@ class TrainSettings:
         if self.train_portion >= 1.0:
             raise SettingsError(
                 f"train.train_portion must leave an architecture half, got {self.train_portion}")
+        for key in ("fast_ops", "compile"):
+            if not isinstance(getattr(self, key), bool):
+                raise SettingsError(f"train.{key} must be true or false, got "
+                                    f"{getattr(self, key)!r}")
+        if self.precision not in PRECISIONS:
+            raise SettingsError(f"unknown train.precision {self.precision!r}, expected one of "
+                                f"{', '.join(PRECISIONS)}")
 
 
 @dataclass
@@ -78,7 +100,8 @@ class SupernetSettings:
 SEARCH_OBJECTIVES = ("validation_error", "one_shot_validation_error", "test_regret")
 #: Settings that do not change what a run computes, only how, where or what it reports: a run
 #: may resume with other values of them.
-NOT_IDENTITY = ("device", "threads", "restart", "progress", "objective")
+NOT_IDENTITY = ("device", "threads", "restart", "progress", "objective", "train.fast_ops",
+                "train.compile")
 
 
 @dataclass
@@ -132,7 +155,7 @@ class SearchSettings:
         return {"search_space": self.search_space,
                 "method": {"name": self.method.name, **self.method.params()},
                 "data": asdict(self.data), "benchmark": self.benchmark.where,
-                "train": asdict(self.train), "supernet": asdict(self.supernet),
+                "train": self._train_dict(), "supernet": asdict(self.supernet),
                 "seed": self.seed, "device": self.device, "threads": self.threads,
                 "restart": self.restart, "progress": self.progress,
                 "objective": self.objective,
@@ -140,6 +163,25 @@ class SearchSettings:
                 **({"protocol": asdict(self.protocol)}
                    if self.protocol != ProtocolConfig() else {})}
 
+    def _train_dict(self) -> dict:
+        train = asdict(self.train)
+        if train["precision"] == "fp32":  # runs in fp32 keep the identity they had before it
+            del train["precision"]
+        return train
+
     def identity(self) -> dict:
         """What must match to resume a run or to share its run dir."""
-        return {k: v for k, v in self.as_dict().items() if k not in NOT_IDENTITY}
+        return identity_of(self.as_dict())
+
+
+def identity_of(settings: dict) -> dict:
+    """`settings` as `SearchSettings.as_dict` gives them (or a run dir stores them) less the
+    NOT_IDENTITY ones (a dotted name is a key of a section)."""
+    identity = dict(settings)
+    for key in NOT_IDENTITY:
+        section, _, name = key.rpartition(".")
+        if section and isinstance(identity.get(section), dict):
+            identity[section] = {k: v for k, v in identity[section].items() if k != name}
+        elif not section:
+            identity.pop(key, None)
+    return identity

@@ -45,6 +45,7 @@ import torch
 
 from nasbench1shot1 import threads as thread_policy
 from nasbench1shot1.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from nasbench1shot1.conf.search import identity_of
 from nasbench1shot1.config import SearchSettings, SettingsError, settings_from
 from nasbench1shot1.data import augment_batch
 from nasbench1shot1.methods import Batch, get_method
@@ -176,7 +177,8 @@ def finished_result(run_dir: Path, settings: SearchSettings) -> RunResult | None
     except (OSError, ValueError):
         return None
     identity = settings.identity()
-    theirs = {k: v for k, v in (stored.get("settings") or {}).items() if k in identity}
+    theirs = {k: v for k, v in identity_of(stored.get("settings") or {}).items()
+              if k in identity}
     if (stored.get("status") != "finished" or theirs != identity
             or stored.get("epochs_done") != settings.train.epochs
             or [r.get("epoch") for r in history] != list(range(1, settings.train.epochs + 1))):
@@ -262,11 +264,15 @@ class Search:
             num_classes=data.num_classes, in_channels=data.in_channels,
             partial_channels=s.method.partial_channels if method_cls.partial_channels else 1,
             bn_momentum=s.supernet.bn_momentum, stack_pooling=s.protocol.stack_pooling,
-            head=s.protocol.head,
+            head=s.protocol.head, fast_ops=s.train.fast_ops,
         )
         self.model = Supernet(self.space, supernet).to(self.device)
-        self.method = method_cls(self.space, self.model, s.method.params(), s.train.epochs,
-                                 self.generator, protocol=s.protocol)
+        try:
+            self.method = method_cls(self.space, self.model, s.method.params(), s.train.epochs,
+                                     self.generator, protocol=s.protocol,
+                                     precision=s.train.precision, compile=s.train.compile)
+        except ValueError as error:  # a precision the device or the method cannot run
+            raise SettingsError(str(error)) from None
         t = s.train
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=t.learning_rate,
                                          momentum=t.momentum, weight_decay=t.weight_decay)
@@ -339,7 +345,7 @@ class Search:
             return
         state = load_checkpoint(path)
         identity = self.settings.identity()
-        theirs = {k: v for k, v in state["settings"].items() if k in identity}
+        theirs = {k: v for k, v in identity_of(state["settings"]).items() if k in identity}
         if theirs != identity:
             raise SettingsError(
                 f"{self.run_dir} holds a checkpoint of a run with other settings; use a new "

@@ -56,3 +56,19 @@ def test_a_resumed_gpu_search_ends_with_the_cells_of_an_uninterrupted_one(tmp_pa
     # cuDNN's kernels need not be bitwise deterministic: the cells, not the floats, must agree
     assert len(resumed.history) == 3
     assert [r["cell"] for r in resumed.history] == [r["cell"] for r in whole.history]
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+@pytest.mark.parametrize("method", ["darts", "gdas"])
+def test_a_search_runs_in_lower_precision_on_the_gpu(method: str, precision: str,
+                                                     tmp_path: Path):
+    result = run(compose("search", [*SMALL, f"method={method}", "train.epochs=2",
+                                    f"train.precision={precision}"]), tmp_path, echo=False)
+    assert result.status == "finished"
+    assert all(r["train_loss"] == r["train_loss"] for r in result.history)  # no NaN
+
+
+def test_a_compiled_darts_search_runs_on_the_gpu(tmp_path: Path):
+    result = run(compose("search", [*SMALL, "train.epochs=1", "train.compile=true"]),
+                 tmp_path, echo=False)
+    assert result.status == "finished"

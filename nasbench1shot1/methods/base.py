@@ -18,12 +18,14 @@ import torch
 from torch import nn
 
 from nasbench1shot1.conf.protocol import ProtocolConfig
+from nasbench1shot1.conf.search import TrainSettings
 from nasbench1shot1.models.supernet import ArchWeights, Supernet
 from nasbench1shot1.nasbench.spec import AVAILABLE_OPS
 from nasbench1shot1.registry import Registry
 from nasbench1shot1.spaces import Architecture, SearchSpace
 
 METHODS: Registry[type[OneShotMethod]] = Registry("method")
+TRAIN = TrainSettings()  # the defaults of precision and compile (conf/search.py)
 
 
 def register(name: str) -> Callable[[type[OneShotMethod]], type[OneShotMethod]]:
@@ -48,6 +50,27 @@ def detached(arch: ArchWeights | list[ArchWeights]) -> ArchWeights | list[ArchWe
         return [detached(a) for a in arch]
     return dataclasses.replace(arch, ops=arch.ops.detach(),
                                parents={v: w.detach() for v, w in arch.parents.items()})
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of train.precision on `device` (None: fp32); one sentence when the
+    device cannot run it."""
+    if precision == "fp32":
+        return None
+    if precision == "fp16" and device.type != "cuda":
+        raise ValueError(f"train.precision=fp16 needs a CUDA device, the search runs on "
+                         f"{device}; use bf16 or fp32 there")
+    if precision == "bf16" and not _bf16_supported(device):
+        raise ValueError(f"train.precision=bf16 needs a GPU or a CPU with bfloat16 support "
+                         f"(AVX512-BF16 or AMX), which {device} lacks; use fp32")
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
+def _bf16_supported(device: torch.device) -> bool:
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return bool(torch.backends.mkldnn.is_available()
+                and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def arch_gradients(loss: torch.Tensor, params: list[torch.Tensor]) -> None:
@@ -80,7 +103,8 @@ class OneShotMethod:
     partial_channels = False
 
     def __init__(self, space: SearchSpace, model: Supernet, cfg: dict, epochs: int,
-                 generator: torch.Generator, protocol: ProtocolConfig | None = None):
+                 generator: torch.Generator, protocol: ProtocolConfig | None = None,
+                 precision: str = TRAIN.precision, compile: bool = TRAIN.compile):
         self.space = space
         self.model = model
         self.cfg = cfg
@@ -91,6 +115,14 @@ class OneShotMethod:
         self.loss_fn = nn.CrossEntropyLoss()
         device = next(model.parameters()).device
         self.device = device
+        #: train.precision: the dtype the supernet's forward passes autocast to (None: fp32),
+        #: and the gradient scaler of fp16 (a pass-through otherwise)
+        self.precision = precision
+        self.amp_dtype = autocast_dtype(precision, device)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+        #: train.compile: the compiled supernet, used for passes under soft weights (a sampled
+        #: cell's graph differs from step to step; those passes run the eager supernet)
+        self.compiled = torch.compile(model) if compile else None
         b = space.num_choice_blocks
         self.alpha_ops = (1e-3 * torch.randn(b, 3, generator=generator)).to(device)
         self.alpha_ops.requires_grad_(True)
@@ -136,8 +168,16 @@ class OneShotMethod:
 
     # -- training -----------------------------------------------------------------------
 
-    def forward(self, images: torch.Tensor, arch: ArchWeights) -> torch.Tensor:
-        return self.model(images, arch)
+    def forward(self, images: torch.Tensor, arch: ArchWeights | list[ArchWeights]
+                ) -> torch.Tensor:
+        """The supernet's logits (float32) under `arch`, in train.precision."""
+        sampled = any(a.op_index is not None or a.parent_index
+                      for a in (arch if isinstance(arch, list) else [arch]))
+        model = self.model if self.compiled is None or sampled else self.compiled
+        if self.amp_dtype is None:
+            return model(images, arch)
+        with torch.autocast(self.device.type, dtype=self.amp_dtype):
+            return model(images, arch).float()
 
     def weight_step(self, batch: Batch, arch: ArchWeights, optimizer: torch.optim.Optimizer,
                     grad_clip: float) -> StepResult:
@@ -147,10 +187,12 @@ class OneShotMethod:
         logits = self.forward(batch.images, detached(arch))
         loss = self.loss_fn(logits, batch.labels)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        self.scaler.scale(loss).backward()
         if grad_clip:
+            self.scaler.unscale_(optimizer)
             nn.utils.clip_grad_norm_(self.model.parameters(), grad_clip)
-        optimizer.step()
+        self.scaler.step(optimizer)
+        self.scaler.update()  # after the step's last optimizer (the architecture's is first)
         correct = int((logits.argmax(1) == batch.labels).sum())
         return StepResult(loss.item(), correct, len(batch.labels))
 

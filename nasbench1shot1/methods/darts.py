@@ -14,6 +14,9 @@ from nasbench1shot1.methods.base import Batch, OneShotMethod, arch_gradients, re
 class DARTS(OneShotMethod):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        if self.cfg.get("unrolled", False) and self.precision == "fp16":
+            raise ValueError("method.unrolled=true (second order) runs in train.precision fp32 "
+                             "or bf16, not fp16 (its finite differences have no loss scaling)")
         self.arch_optimizer = torch.optim.Adam(
             self.arch_parameters(), lr=self.cfg["arch_learning_rate"],
             betas=tuple(self.cfg["arch_betas"]), weight_decay=self.cfg["arch_weight_decay"],
@@ -31,9 +34,10 @@ class DARTS(OneShotMethod):
         if self.cfg.get("unrolled", False):
             self._unrolled_arch_step(train, valid, optimizer, lr)
         else:
-            arch_gradients(self.arch_loss(valid), self.arch_parameters())
+            arch_gradients(self.scaler.scale(self.arch_loss(valid)), self.arch_parameters())
+            self.scaler.unscale_(self.arch_optimizer)
             self.clip_arch_gradients(grad_clip)
-            self.arch_optimizer.step()
+            self.scaler.step(self.arch_optimizer)
         return self.weight_step(train, self.train_weights(), optimizer, grad_clip)
 
     def clip_arch_gradients(self, grad_clip: float) -> None:

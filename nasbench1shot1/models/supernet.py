@@ -17,6 +17,11 @@ vertex with a choice, output weights (B + 1). Each may carry hard indices: then 
 ops run (GDAS samples one op per block; ENAS and Random-WS sample one op and one parent set).
 PC-DARTS's partial channels (`partial_channels` k > 1) send 1/k of the channels of a block's
 input through its mixed op and the rest around it, followed by a channel shuffle.
+
+`fast_ops` (train.fast_ops, the default) computes the same function faster: channels-last memory
+(the convolutions, batch norms and max-pooling run on NHWC tensors, several times cheaper on CPU
+for the pooling) and each weighted sum as one fused node (models/weighted_sum.py). Results equal
+the plain ops' to float rounding; `fast_ops=False` is the plain eager path.
 """
 
 from __future__ import annotations
@@ -29,8 +34,9 @@ from torch import nn
 
 from nasbench1shot1.checks import number_in, positive_int
 from nasbench1shot1.conf.protocol import CHOICES, ProtocolConfig
-from nasbench1shot1.conf.search import SupernetSettings
-from nasbench1shot1.models.ops import BN_EPSILON, ConvBnRelu, make_op
+from nasbench1shot1.conf.search import SupernetSettings, TrainSettings
+from nasbench1shot1.models.ops import BN_EPSILON, ChannelsLastBatchNorm2d, ConvBnRelu, make_op
+from nasbench1shot1.models.weighted_sum import weighted_concat, weighted_sum
 from nasbench1shot1.nasbench.spec import AVAILABLE_OPS
 from nasbench1shot1.spaces import SearchSpace
 
@@ -59,14 +65,17 @@ def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
 class MixedOp(nn.Module):
     """The weighted sum of the three NAS-Bench-101 ops (or the one picked by an index)."""
 
-    def __init__(self, channels: int, bn_momentum: float, bn_eps: float):
+    def __init__(self, channels: int, bn_momentum: float, bn_eps: float, fast: bool = False):
         super().__init__()
-        self.ops = nn.ModuleList(make_op(op, channels, bn_momentum, bn_eps)
+        self.ops = nn.ModuleList(make_op(op, channels, bn_momentum, bn_eps, fast)
                                  for op in AVAILABLE_OPS)
+        self.fast = fast
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor, index: int | None = None):
         if index is not None:
             return weights[index] * self.ops[index](x)
+        if self.fast:
+            return weighted_sum(weights, [op(x) for op in self.ops])
         out = weights[0] * self.ops[0](x)
         for w, op in zip(weights[1:], self.ops[1:]):
             out = out + w * op(x)
@@ -77,7 +86,7 @@ class ChoiceBlock(nn.Module):
     """A choice block: projection of the cell input, parent sum, mixed op."""
 
     def __init__(self, in_channels: int, channels: int, partial_channels: int,
-                 bn_momentum: float, bn_eps: float):
+                 bn_momentum: float, bn_eps: float, fast: bool = False):
         super().__init__()
         if channels % partial_channels:
             raise ValueError(
@@ -85,8 +94,8 @@ class ChoiceBlock(nn.Module):
                 f"{channels}"
             )
         self.k = partial_channels
-        self.projection = ConvBnRelu(in_channels, channels, 1, bn_momentum, bn_eps)
-        self.mixed = MixedOp(channels // partial_channels, bn_momentum, bn_eps)
+        self.projection = ConvBnRelu(in_channels, channels, 1, bn_momentum, bn_eps, fast)
+        self.mixed = MixedOp(channels // partial_channels, bn_momentum, bn_eps, fast)
 
     def forward(self, x: torch.Tensor, op_weights: torch.Tensor, op_index: int | None):
         if self.k == 1:
@@ -100,18 +109,22 @@ class Cell(nn.Module):
     """One cell of the supernet; channels per block `channels`, output B x channels."""
 
     def __init__(self, space: SearchSpace, in_channels: int, channels: int,
-                 partial_channels: int, bn_momentum: float, bn_eps: float):
+                 partial_channels: int, bn_momentum: float, bn_eps: float, fast: bool = False):
         super().__init__()
         self.space = space
+        self.fast = fast
         b = space.num_choice_blocks
         self.blocks = nn.ModuleList(
-            ChoiceBlock(in_channels, channels, partial_channels, bn_momentum, bn_eps)
+            ChoiceBlock(in_channels, channels, partial_channels, bn_momentum, bn_eps, fast)
             for _ in range(b)
         )
-        self.output_projection = ConvBnRelu(in_channels, channels * b, 1, bn_momentum, bn_eps)
+        self.output_projection = ConvBnRelu(in_channels, channels * b, 1, bn_momentum, bn_eps,
+                                            fast)
         self.choice = {v: space.has_parent_choice(v) for v in range(1, space.num_vertices)}
 
     def forward(self, x: torch.Tensor, arch: ArchWeights) -> torch.Tensor:
+        if self.fast:
+            return self._forward_fast(x, arch)
         b = self.space.num_choice_blocks
         states: list[torch.Tensor | None] = [None]  # vertex 0: each block projects the input
         for v in range(1, b + 1):
@@ -149,9 +162,75 @@ class Cell(nn.Module):
             out = out + (projected if weights is None else weights[0] * projected)
         return out
 
+    def _forward_fast(self, x: torch.Tensor, arch: ArchWeights) -> torch.Tensor:
+        """`forward` in fused sums. A block whose op is picked keeps its output unscaled, its
+        op weight beside it in `scales` (None: 1); the sums that take the output fold that
+        weight into their own (small tensors), so no full-size multiply follows each op."""
+        b = self.space.num_choice_blocks
+        states: list[torch.Tensor | None] = [None]
+        scales: list[torch.Tensor | None] = [None]  # vertex 0: the projections, unscaled
+        for v in range(1, b + 1):
+            block = self.blocks[v - 1]
+            chosen = tuple(arch.parent_index.get(v, range(v)) if self.choice[v] else range(v))
+            inputs = [block.projection(x) if p == 0 else states[p] for p in chosen]
+            weights = None
+            if self.choice[v]:
+                weights = arch.parents[v]
+                if v in arch.parent_index:
+                    weights = weights[list(chosen)]
+            total = _scaled_sum(weights, [scales[p] for p in chosen], inputs)
+            index = None if arch.op_index is None else arch.op_index[v - 1]
+            if index is not None and block.k == 1:
+                states.append(block.mixed.ops[index](total))
+                scales.append(arch.ops[v - 1][index])
+            else:
+                states.append(block(total, arch.ops[v - 1], index))
+                scales.append(None)
+        out_vertex = b + 1
+        weights = arch.parents[out_vertex] if self.choice[out_vertex] else None
+        chosen = set(arch.parent_index.get(out_vertex, range(out_vertex))
+                     if self.choice[out_vertex] else range(out_vertex))
+        factors = [_times(weights[v] if weights is not None else None, scales[v])
+                   for v in range(out_vertex)]
+        if len(chosen) == out_vertex:
+            one = x.new_ones((), dtype=torch.float32)
+            return weighted_concat(torch.stack([one if f is None else f.float() for f in factors]),
+                                   states[1:], self.output_projection(x))
+        parts = [torch.zeros_like(states[v]) if v not in chosen
+                 else states[v] if factors[v] is None else factors[v] * states[v]
+                 for v in range(1, b + 1)]
+        out = torch.cat(parts, dim=1)
+        if 0 in chosen:
+            projected = self.output_projection(x)
+            out = out + (projected if factors[0] is None else factors[0] * projected)
+        return out
 
-#: The search's supernet settings (conf/search.py), the defaults of `SupernetConfig`.
+
+def _times(a: torch.Tensor | None, b: torch.Tensor | None) -> torch.Tensor | None:
+    """a * b of two scalar weights, None standing for 1."""
+    if a is None:
+        return b
+    return a if b is None else a * b
+
+
+def _scaled_sum(weights: torch.Tensor | None, scales: list[torch.Tensor | None],
+                inputs: list[torch.Tensor]) -> torch.Tensor:
+    """sum_i weights[i] * scales[i] * inputs[i] (None: weights or scale 1), one fused sum."""
+    if weights is None and all(s is None for s in scales):
+        total = inputs[0]
+        for term in inputs[1:]:
+            total = total + term
+        return total
+    factors = [_times(weights[i] if weights is not None else None, s)
+               for i, s in enumerate(scales)]
+    one = inputs[0].new_ones((), dtype=torch.float32)
+    return weighted_sum(torch.stack([one if f is None else f.float() for f in factors]), inputs)
+
+
+#: The search's supernet and training settings (conf/search.py), the defaults of
+#: `SupernetConfig`.
 _SEARCH = SupernetSettings()
+_TRAIN = TrainSettings()
 _PROTOCOL = ProtocolConfig()
 
 
@@ -169,6 +248,7 @@ class SupernetConfig:
     bn_eps: float = BN_EPSILON
     stack_pooling: str = _PROTOCOL.stack_pooling  # same or padded (conf/protocol.py)
     head: str = _PROTOCOL.head                    # nasbench101 or original (conf/protocol.py)
+    fast_ops: bool = _TRAIN.fast_ops              # channels-last, fused sums (train.fast_ops)
 
     def __post_init__(self) -> None:
         for name in ("channels", "num_cells", "num_classes", "in_channels", "partial_channels"):
@@ -201,24 +281,29 @@ class Supernet(nn.Module):
                 cells.append(nn.MaxPool2d(2, 2, ceil_mode=True)
                              if config.stack_pooling == "same" else nn.MaxPool2d(2, 2, padding=1))
             cells.append(Cell(space, in_channels, c, config.partial_channels,
-                              config.bn_momentum, config.bn_eps))
+                              config.bn_momentum, config.bn_eps, config.fast_ops))
             in_channels = c * b
         self.cells = nn.ModuleList(cells)
         if config.head == "nasbench101":
             self.head = ConvBnRelu(in_channels, in_channels, 1, config.bn_momentum,
-                                   config.bn_eps)
+                                   config.bn_eps, config.fast_ops)
         else:  # the original: ReLU, 1x1 conv down to the last stack's channels, plain BN
             self.head = nn.Sequential(
                 nn.ReLU(inplace=False), nn.Conv2d(in_channels, c, 1, bias=False),
-                nn.BatchNorm2d(c, eps=config.bn_eps, momentum=config.bn_momentum,
-                               affine=False))
+                (ChannelsLastBatchNorm2d if config.fast_ops else nn.BatchNorm2d)(
+                    c, eps=config.bn_eps, momentum=config.bn_momentum, affine=False))
             in_channels = c
         self.classifier = nn.Linear(in_channels, config.num_classes)
+        if config.fast_ops:
+            self.to(memory_format=torch.channels_last)
+            self.stem.to(memory_format=torch.contiguous_format)
 
     def forward(self, x: torch.Tensor, arch: ArchWeights | Sequence[ArchWeights]
                 ) -> torch.Tensor:
         """`arch`: the weights of every cell, or one per cell (GDAS's per-cell samples)."""
         x = self.stem(x)
+        if self.config.fast_ops:
+            x = x.contiguous(memory_format=torch.channels_last)
         per_cell = iter(arch) if isinstance(arch, (list, tuple)) else None
         for cell in self.cells:
             if isinstance(cell, Cell):
