@@ -98,8 +98,9 @@ def save_results(path: Path, results: dict) -> None:
     os.replace(tmp, path)
 
 
-def report(results: dict) -> None:
-    cells = list(results["cells"].values())
+def report(results: dict, keys: list[str]) -> None:
+    """The table of the cells `keys` that the results hold."""
+    cells = [results["cells"][key] for key in keys if key in results["cells"]]
     truth = np.array([cell["test_accuracy"] for cell in cells])
     seconds = [cell["seconds"] for cell in cells]
     settings = results["settings"]
@@ -136,14 +137,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("zero_cost_real.json"),
                         help="results JSON (per-cell scores; resumed when it exists)")
     parser.add_argument("--report-only", action="store_true",
-                        help="print the table of the cells already in --out, score nothing")
+                        help="print the table of the sample's cells already in --out, "
+                             "score nothing")
     args = parser.parse_args()
 
     settings = {"seed": args.seed, "batch_size": args.batch_size, "network": NETWORK,
                 "measures": list(MEASURES)}
-    if args.report_only:
-        report(load_results(args.out, settings))
-        return
     missing = [path for path in (PARTIAL, CIFAR) if not path.exists()]
     if missing:
         print(f"skipped: {missing[0]} is absent (the real data live in ../shared/data beside "
@@ -156,6 +155,10 @@ def main() -> None:
         table = {name: archive[name] for name in
                  ("module_hash", "num_vertices", "adjacency", "ops", TRUTH_KEY)}
     rows = np.random.default_rng(args.seed).permutation(len(table["module_hash"]))[:args.cells]
+    keys = [table["module_hash"][row].decode() for row in rows]
+    if args.report_only:
+        report(load_results(args.out, settings), keys)
+        return
     data = load_data("cifar10", str(CIFAR))
     context = Context(benchmark=None, epochs=EPOCHS, seed=args.seed, load_data=lambda: data)
     results = load_results(args.out, settings)
@@ -179,7 +182,7 @@ def main() -> None:
         print(f"[{count}/{len(todo)}] row {row} ({key[:8]}, {len(spec.ops)} vertices): "
               f"{seconds:.1f} s", flush=True)
 
-    report(results)
+    report(results, keys)
 
 
 if __name__ == "__main__":

@@ -44,9 +44,9 @@ class TrainSettings:
     cutout_length: int = 16       # side of the square cut out, in pixels
     cutout_prob: float = 1.0      # probability that an image gets the cutout
     train_portion: float = 0.5  # the training split: first part weights, the rest architecture
-    # channels-last memory, fused weighted sums and an accurate channels-last batch norm in the
-    # supernet: the plain ops' results to float rounding, faster (benchmarks/
-    # supernet_throughput.py); false: the plain eager ops (NCHW)
+    # channels-last memory, fused weighted sums, a cell's input projections as one convolution
+    # and an accurate channels-last batch norm in the supernet: the plain ops' results to float
+    # rounding, faster (benchmarks/supernet_throughput.py); false: the plain eager ops (NCHW)
     fast_ops: bool = True
     # the supernet's forward passes under autocast: fp32 (none), bf16 (CUDA, or a CPU with
     # AVX512-BF16/AMX) or fp16 (CUDA; the losses scaled by a gradient scaler)

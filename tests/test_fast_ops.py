@@ -19,7 +19,7 @@ from nasbench1shot1.config import method_defaults
 from nasbench1shot1.methods import Batch, get_method
 from nasbench1shot1.methods.base import autocast_dtype
 from nasbench1shot1.models.batchnorm import kept_state, recalibrate, use_batch_statistics
-from nasbench1shot1.models.ops import ChannelsLastBatchNorm2d
+from nasbench1shot1.models.ops import ChannelsLastBatchNorm2d, ConvBnRelu, grouped_conv_bn_relu
 from nasbench1shot1.models.supernet import Supernet, SupernetConfig
 from nasbench1shot1.models.weighted_sum import weighted_concat, weighted_sum
 from nasbench1shot1.spaces import get_search_space
@@ -122,6 +122,38 @@ def test_channels_last_batch_norm_is_more_accurate_than_pytorchs_channels_last_k
     ours_error = float((ours.double() - exact).abs().max())
     assert ours_error < 1e-5
     assert float((native.double() - exact).abs().max()) > 10 * ours_error
+
+
+def test_grouped_projections_equal_the_blocks_one_by_one():
+    """A cell's b + 1 projections of its input as one convolution: each block's output, its
+    running statistics and every gradient as when the blocks run alone."""
+    torch.manual_seed(0)
+    blocks = [ConvBnRelu(6, width, 1, fast=True) for width in (4, 4, 12)]
+    alone = [ConvBnRelu(6, width, 1, fast=True) for width in (4, 4, 12)]
+    for a, b in zip(alone, blocks):
+        a.load_state_dict(b.state_dict())
+    for module in (*blocks, *alone):
+        module.to(memory_format=torch.channels_last)
+    x = _channels_last(torch.randn(8, 6, 5, 5, generator=torch.Generator().manual_seed(1)))
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    grouped = grouped_conv_bn_relu(blocks, xb)
+    one_by_one = [block(xa) for block in alone]
+    upstream = [torch.randn(t.shape, generator=torch.Generator().manual_seed(i))
+                for i, t in enumerate(one_by_one)]
+    for g, o in zip(grouped, one_by_one):
+        torch.testing.assert_close(g, o, rtol=1e-5, atol=1e-6)
+    sum((g * u).sum() for g, u in zip(grouped, upstream)).backward()
+    sum((o * u).sum() for o, u in zip(one_by_one, upstream)).backward()
+    torch.testing.assert_close(xb.grad, xa.grad, rtol=1e-5, atol=1e-6)
+    for a, b in zip(alone, blocks):
+        for (name, pa), pb in zip(a.named_parameters(), b.parameters()):
+            scale = float(pa.grad.abs().max())  # float rounding of sums over the batch
+            torch.testing.assert_close(pb.grad, pa.grad, rtol=1e-5, atol=1e-6 * scale, msg=name)
+        for (name, ba), bb in zip(a.named_buffers(), b.buffers()):
+            torch.testing.assert_close(bb, ba, rtol=1e-6, atol=1e-7, msg=name)
+    blocks[1][1].eval()  # a batch norm in another mode: the blocks run one by one
+    assert grouped_conv_bn_relu(blocks, xb) is None
+    assert grouped_conv_bn_relu(blocks, x.contiguous()) is None  # NCHW: nn's kernels
 
 
 def test_channels_last_batch_norm_keeps_the_scoring_modes_of_the_correlation_study():
@@ -269,3 +301,12 @@ def test_speed_settings_are_not_part_of_a_runs_identity():
     stored = dataclasses.replace(base).as_dict()
     stored["train"] = {**stored["train"], "fast_ops": False}
     assert identity_of(stored) == base.identity()
+
+
+def test_channel_shuffle_of_a_channels_last_tensor_is_the_same_permutation_and_stays_so():
+    from nasbench1shot1.models.supernet import channel_shuffle
+
+    x = torch.randn(2, 12, 3, 4)
+    shuffled = channel_shuffle(_channels_last(x), 4)
+    assert torch.equal(shuffled, channel_shuffle(x, 4))
+    assert shuffled.is_contiguous(memory_format=torch.channels_last)

@@ -48,25 +48,94 @@ class ChannelsLastBatchNorm2d(nn.BatchNorm2d):
     float64; every other input goes to nn.BatchNorm2d."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        batch_stats = self.training or (self.running_mean is None and self.running_var is None)
-        if not (batch_stats and x.device.type == "cpu" and x.dtype == torch.float32
-                and x.dim() == 4 and not x.is_contiguous()
-                and x.is_contiguous(memory_format=torch.channels_last)):
+        if not (self._batch_statistics() and _accurate_path(x)):
             return super().forward(x)
-        count = x.numel() // x.shape[1]
-        with torch.no_grad():
-            mean = x.sum(dim=(2, 3)).sum(0, dtype=torch.float64) / count
-            var = (x * x).sum(dim=(2, 3)).sum(0, dtype=torch.float64) / count - mean * mean
-            var = var.clamp_(min=0.0)
-            if self.training and self.track_running_stats and self.running_mean is not None:
-                self.num_batches_tracked.add_(1)
-                factor = (1.0 / float(self.num_batches_tracked) if self.momentum is None
-                          else self.momentum)
-                unbiased = var * count / max(count - 1, 1)
-                self.running_mean.mul_(1 - factor).add_(factor * mean.float())
-                self.running_var.mul_(1 - factor).add_(factor * unbiased.float())
-        return _NormalizeByStatistics.apply(x, self.weight, self.bias, mean.float(), var.float(),
-                                            self.eps)
+        return _normalize([self], x)
+
+    def _batch_statistics(self) -> bool:
+        return self.training or (self.running_mean is None and self.running_var is None)
+
+
+def _accurate_path(x: torch.Tensor) -> bool:
+    return (x.device.type == "cpu" and x.dtype == torch.float32 and x.dim() == 4
+            and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last))
+
+
+def _normalize(norms: list[ChannelsLastBatchNorm2d], x: torch.Tensor) -> torch.Tensor:
+    """Train-mode batch norm of `x`, whose channels are those of `norms` one after another, by
+    accurately summed batch statistics; each module's running statistics updated as its own
+    forward would."""
+    count = x.numel() // x.shape[1]
+    with torch.no_grad():
+        mean = x.sum(dim=(2, 3)).sum(0, dtype=torch.float64) / count
+        var = ((x * x).sum(dim=(2, 3)).sum(0, dtype=torch.float64) / count - mean * mean
+               ).clamp_(min=0.0)
+        start = 0
+        for bn in norms:
+            end = start + bn.num_features
+            if bn.training and bn.track_running_stats and bn.running_mean is not None:
+                bn.num_batches_tracked.add_(1)
+                factor = (1.0 / float(bn.num_batches_tracked) if bn.momentum is None
+                          else bn.momentum)
+                unbiased = var[start:end] * count / max(count - 1, 1)
+                bn.running_mean.mul_(1 - factor).add_(factor * mean[start:end].float())
+                bn.running_var.mul_(1 - factor).add_(factor * unbiased.float())
+            start = end
+    first = norms[0]
+    weight = bias = None
+    if first.affine:
+        weight = first.weight if len(norms) == 1 else torch.cat([bn.weight for bn in norms])
+        bias = first.bias if len(norms) == 1 else torch.cat([bn.bias for bn in norms])
+    return _NormalizeByStatistics.apply(x, weight, bias, mean.float(), var.float(), first.eps)
+
+
+def grouped_conv_bn_relu(blocks: list[ConvBnRelu], x: torch.Tensor) -> list[torch.Tensor] | None:
+    """The outputs of several 1x1 ConvBnRelu blocks of one input `x`, as one convolution, one
+    batch norm and one ReLU over their channels side by side (each channel's result is its own
+    block's: a convolution's and a batch norm's output channels are independent). None when the
+    blocks cannot share the work (batch norms in other modes or settings, other inputs than
+    accurate channels-last CPU tensors): the caller runs them one by one."""
+    convs = [block[0] for block in blocks]
+    norms = [block[1] for block in blocks]
+    first = norms[0]
+    if not (_accurate_path(x) and all(
+            isinstance(bn, ChannelsLastBatchNorm2d) and bn._batch_statistics()
+            and (bn.training, bn.track_running_stats, bn.momentum, bn.eps, bn.affine)
+            == (first.training, first.track_running_stats, first.momentum, first.eps,
+                first.affine) for bn in norms)
+            and all(c.kernel_size == (1, 1) and c.bias is None for c in convs)):
+        return None
+    out = F.conv2d(x, torch.cat([c.weight for c in convs]))
+    out = F.relu(_normalize(norms, out))
+    return list(_SplitChannels.apply(out, *(c.out_channels for c in convs)))
+
+
+class _SplitChannels(torch.autograd.Function):
+    """The channel groups of `x` as views; the backward gathers their gradients into one tensor
+    laid out as `x` (torch.split's gives NCHW, which the channels-last kernels before it would
+    then read strided)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, *widths: int):
+        ctx.shape, ctx.widths = x.shape, widths
+        ctx.memory_format = (torch.channels_last
+                             if x.is_contiguous(memory_format=torch.channels_last)
+                             else torch.contiguous_format)
+        return tuple(x.split(widths, dim=1))
+
+    @staticmethod
+    def backward(ctx, *grads):
+        like = next(g for g in grads if g is not None)  # unused outputs get zeros, not None
+        out = torch.empty(ctx.shape, dtype=like.dtype, device=like.device,
+                          memory_format=ctx.memory_format)
+        start = 0
+        for g, width in zip(grads, ctx.widths):
+            if g is None:
+                out[:, start:start + width].zero_()
+            else:
+                out[:, start:start + width].copy_(g)
+            start += width
+        return (out, *(None for _ in ctx.widths))
 
 
 class ConvBnRelu(nn.Sequential):

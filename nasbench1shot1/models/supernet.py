@@ -20,8 +20,10 @@ input through its mixed op and the rest around it, followed by a channel shuffle
 
 `fast_ops` (train.fast_ops, the default) computes the same function faster: channels-last memory
 (the convolutions, batch norms and max-pooling run on NHWC tensors, several times cheaper on CPU
-for the pooling) and each weighted sum as one fused node (models/weighted_sum.py). Results equal
-the plain ops' to float rounding; `fast_ops=False` is the plain eager path.
+for the pooling) with models/ops.py's accurate channels-last batch norm, each weighted sum as one
+fused node (models/weighted_sum.py), and, under soft parents, a cell's b + 1 projections of its
+input as one convolution. Results equal the plain ops' to float rounding; `fast_ops=False` is
+the plain eager path.
 """
 
 from __future__ import annotations
@@ -35,7 +37,13 @@ from torch import nn
 from nasbench1shot1.checks import number_in, positive_int
 from nasbench1shot1.conf.protocol import CHOICES, ProtocolConfig
 from nasbench1shot1.conf.search import SupernetSettings, TrainSettings
-from nasbench1shot1.models.ops import BN_EPSILON, ChannelsLastBatchNorm2d, ConvBnRelu, make_op
+from nasbench1shot1.models.ops import (
+    BN_EPSILON,
+    ChannelsLastBatchNorm2d,
+    ConvBnRelu,
+    grouped_conv_bn_relu,
+    make_op,
+)
 from nasbench1shot1.models.weighted_sum import weighted_concat, weighted_sum
 from nasbench1shot1.nasbench.spec import AVAILABLE_OPS
 from nasbench1shot1.spaces import SearchSpace
@@ -59,6 +67,10 @@ class ArchWeights:
 
 def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
     n, c, h, w = x.shape
+    if not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+        # shuffle the channels of the NHWC memory: the result stays channels-last
+        nhwc = x.permute(0, 2, 3, 1).reshape(n, h, w, groups, c // groups)
+        return nhwc.transpose(3, 4).reshape(n, h, w, c).permute(0, 3, 1, 2)
     return x.view(n, groups, c // groups, h, w).transpose(1, 2).reshape(n, c, h, w)
 
 
@@ -169,10 +181,15 @@ class Cell(nn.Module):
         b = self.space.num_choice_blocks
         states: list[torch.Tensor | None] = [None]
         scales: list[torch.Tensor | None] = [None]  # vertex 0: the projections, unscaled
+        # every block and the output take the cell input (soft parents): its b + 1 projections
+        # as one convolution (a sampled cell computes only the projections it uses)
+        projections = None if arch.parent_index else grouped_conv_bn_relu(
+            [block.projection for block in self.blocks] + [self.output_projection], x)
         for v in range(1, b + 1):
             block = self.blocks[v - 1]
             chosen = tuple(arch.parent_index.get(v, range(v)) if self.choice[v] else range(v))
-            inputs = [block.projection(x) if p == 0 else states[p] for p in chosen]
+            inputs = [(block.projection(x) if projections is None else projections[v - 1])
+                      if p == 0 else states[p] for p in chosen]
             weights = None
             if self.choice[v]:
                 weights = arch.parents[v]
@@ -195,7 +212,8 @@ class Cell(nn.Module):
         if len(chosen) == out_vertex:
             one = x.new_ones((), dtype=torch.float32)
             return weighted_concat(torch.stack([one if f is None else f.float() for f in factors]),
-                                   states[1:], self.output_projection(x))
+                                   states[1:], self.output_projection(x) if projections is None
+                                   else projections[-1])
         parts = [torch.zeros_like(states[v]) if v not in chosen
                  else states[v] if factors[v] is None else factors[v] * states[v]
                  for v in range(1, b + 1)]
