@@ -34,11 +34,11 @@ import time
 
 import torch
 
+from nasbench1shot1.checks import autocast_dtype
 from nasbench1shot1.conf.method import METHOD_CONFIGS
 from nasbench1shot1.conf.search import TrainSettings
 from nasbench1shot1.config import method_defaults
 from nasbench1shot1.methods import Batch, get_method
-from nasbench1shot1.methods.base import autocast_dtype
 from nasbench1shot1.models.supernet import Supernet, SupernetConfig
 from nasbench1shot1.spaces import get_search_space
 

@@ -9,9 +9,11 @@ from typing import Any
 
 from nasbench1shot1.checks import (
     SettingsError,
+    autocast_dtype,
     device_of,
     number_in,
     positive_int,
+    second_order_precision,
     seed_value,
     threads_of,
 )
@@ -144,6 +146,11 @@ class SearchSettings:
         if self.objective not in SEARCH_OBJECTIVES:
             raise SettingsError(f"unknown objective {self.objective!r}, expected one of "
                                 f"{', '.join(SEARCH_OBJECTIVES)}")
+        try:  # a precision the device or the method cannot run stops the run before it starts
+            autocast_dtype(self.train.precision, self.device)
+            second_order_precision(self.train.precision, getattr(self.method, "unrolled", False))
+        except ValueError as error:
+            raise SettingsError(str(error)) from None
         k = getattr(self.method, "partial_channels", 1)
         if self.supernet.channels % k:
             raise SettingsError(f"method.partial_channels k={k} must divide supernet.channels "

@@ -142,3 +142,38 @@ def device_of(key: str, value: Any, error: type[ValueError] = ValueError,
         raise error(f"{key}={device}, but this machine has {count} CUDA GPU(s): use cuda:0 to "
                     f"cuda:{count - 1}")
     return device
+
+
+def autocast_dtype(precision: str, device: Any) -> Any:
+    """The autocast dtype of train.precision (fp32, bf16, fp16) on `device` (a torch device or
+    its name; auto: CUDA when present), None for fp32; one sentence when the device cannot run
+    it."""
+    import torch
+
+    device = torch.device(device if str(device) != "auto" else (
+        "cuda" if torch.cuda.is_available() else "cpu"))
+    if precision == "fp32":
+        return None
+    if precision == "fp16" and device.type != "cuda":
+        raise ValueError(f"train.precision=fp16 needs a CUDA device, the search runs on "
+                         f"{device}; use bf16 or fp32 there")
+    if precision == "bf16" and not _bf16_supported(device):
+        raise ValueError(f"train.precision=bf16 needs a GPU or a CPU with bfloat16 support "
+                         f"(AVX512-BF16 or AMX), which {device} lacks; use fp32")
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
+def second_order_precision(precision: str, unrolled: bool) -> None:
+    """One sentence when second-order DARTS is asked to run in fp16."""
+    if unrolled and precision == "fp16":
+        raise ValueError("method.unrolled=true (second order) runs in train.precision fp32 or "
+                         "bf16, not fp16 (its finite differences have no loss scaling)")
+
+
+def _bf16_supported(device: Any) -> bool:
+    import torch
+
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return bool(torch.backends.mkldnn.is_available()
+                and torch.ops.mkldnn._is_mkldnn_bf16_supported())

@@ -14,10 +14,10 @@ import pytest
 import torch
 from torch import nn
 
+from nasbench1shot1.checks import autocast_dtype
 from nasbench1shot1.conf.search import NOT_IDENTITY, SearchSettings, TrainSettings, identity_of
 from nasbench1shot1.config import method_defaults
 from nasbench1shot1.methods import Batch, get_method
-from nasbench1shot1.methods.base import autocast_dtype
 from nasbench1shot1.models.batchnorm import kept_state, recalibrate, use_batch_statistics
 from nasbench1shot1.models.ops import ChannelsLastBatchNorm2d, ConvBnRelu, grouped_conv_bn_relu
 from nasbench1shot1.models.supernet import Supernet, SupernetConfig
@@ -255,6 +255,13 @@ def test_precisions_a_device_cannot_run_are_one_sentence():
         TrainSettings(precision="fp8")
     with pytest.raises(Exception, match="train.fast_ops must be true or false"):
         TrainSettings(fast_ops="yes")
+    from nasbench1shot1.conf.method import METHOD_CONFIGS
+    from nasbench1shot1.config import SettingsError
+
+    # refused by the settings, before a run dir is claimed
+    with pytest.raises(SettingsError, match="train.precision=fp16 needs a CUDA device"):
+        SearchSettings(method=METHOD_CONFIGS.get("darts")(), device="cpu",
+                       train=TrainSettings(precision="fp16"))
 
 
 def test_compile_uses_the_compiled_supernet_for_soft_weights_only(monkeypatch):

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from nasbench1shot1.checks import autocast_dtype
 from nasbench1shot1.conf.protocol import ProtocolConfig
 from nasbench1shot1.conf.search import TrainSettings
 from nasbench1shot1.models.supernet import ArchWeights, Supernet
@@ -50,27 +51,6 @@ def detached(arch: ArchWeights | list[ArchWeights]) -> ArchWeights | list[ArchWe
         return [detached(a) for a in arch]
     return dataclasses.replace(arch, ops=arch.ops.detach(),
                                parents={v: w.detach() for v, w in arch.parents.items()})
-
-
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype of train.precision on `device` (None: fp32); one sentence when the
-    device cannot run it."""
-    if precision == "fp32":
-        return None
-    if precision == "fp16" and device.type != "cuda":
-        raise ValueError(f"train.precision=fp16 needs a CUDA device, the search runs on "
-                         f"{device}; use bf16 or fp32 there")
-    if precision == "bf16" and not _bf16_supported(device):
-        raise ValueError(f"train.precision=bf16 needs a GPU or a CPU with bfloat16 support "
-                         f"(AVX512-BF16 or AMX), which {device} lacks; use fp32")
-    return {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
-
-
-def _bf16_supported(device: torch.device) -> bool:
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    return bool(torch.backends.mkldnn.is_available()
-                and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def arch_gradients(loss: torch.Tensor, params: list[torch.Tensor]) -> None:

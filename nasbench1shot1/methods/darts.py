@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import torch
 
+from nasbench1shot1.checks import second_order_precision
 from nasbench1shot1.methods.base import Batch, OneShotMethod, arch_gradients, register
 
 
@@ -14,9 +15,7 @@ from nasbench1shot1.methods.base import Batch, OneShotMethod, arch_gradients, re
 class DARTS(OneShotMethod):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if self.cfg.get("unrolled", False) and self.precision == "fp16":
-            raise ValueError("method.unrolled=true (second order) runs in train.precision fp32 "
-                             "or bf16, not fp16 (its finite differences have no loss scaling)")
+        second_order_precision(self.precision, self.cfg.get("unrolled", False))
         self.arch_optimizer = torch.optim.Adam(
             self.arch_parameters(), lr=self.cfg["arch_learning_rate"],
             betas=tuple(self.cfg["arch_betas"]), weight_decay=self.cfg["arch_weight_decay"],
