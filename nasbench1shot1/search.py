@@ -267,12 +267,10 @@ class Search:
             head=s.protocol.head, fast_ops=s.train.fast_ops,
         )
         self.model = Supernet(self.space, supernet).to(self.device)
-        try:
-            self.method = method_cls(self.space, self.model, s.method.params(), s.train.epochs,
-                                     self.generator, protocol=s.protocol,
-                                     precision=s.train.precision, compile=s.train.compile)
-        except ValueError as error:  # a precision the device or the method cannot run
-            raise SettingsError(str(error)) from None
+        # (the settings have checked that the device and the method can run the precision)
+        self.method = method_cls(self.space, self.model, s.method.params(), s.train.epochs,
+                                 self.generator, protocol=s.protocol,
+                                 precision=s.train.precision, compile=s.train.compile)
         t = s.train
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=t.learning_rate,
                                          momentum=t.momentum, weight_decay=t.weight_decay)

@@ -125,15 +125,12 @@ class _SplitChannels(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, *grads):
-        like = next(g for g in grads if g is not None)  # unused outputs get zeros, not None
-        out = torch.empty(ctx.shape, dtype=like.dtype, device=like.device,
+        # autograd hands an unused output's gradient in as zeros (materialized), never None
+        out = torch.empty(ctx.shape, dtype=grads[0].dtype, device=grads[0].device,
                           memory_format=ctx.memory_format)
         start = 0
         for g, width in zip(grads, ctx.widths):
-            if g is None:
-                out[:, start:start + width].zero_()
-            else:
-                out[:, start:start + width].copy_(g)
+            out[:, start:start + width].copy_(g)
             start += width
         return (out, *(None for _ in ctx.widths))
 

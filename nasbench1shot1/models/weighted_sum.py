@@ -62,22 +62,16 @@ def weighted_sum(weights: torch.Tensor, tensors: Sequence[torch.Tensor]) -> torc
 
 class _WeightedConcat(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, weights: torch.Tensor, extra: torch.Tensor | None, *parts):
+    def forward(ctx, weights: torch.Tensor, extra: torch.Tensor, *parts):
         widths = [p.shape[1] for p in parts]
-        if extra is not None:
-            out = torch.mul(extra, weights[0].to(extra.dtype))
-        else:
-            shape = (parts[0].shape[0], sum(widths), *parts[0].shape[2:])
-            out = parts[0].new_zeros(shape).contiguous(memory_format=_format(parts[0]))
+        out = torch.mul(extra, weights[0].to(extra.dtype))
         start = 0
         for w, part, width in zip(weights[1:], parts, widths):
             out[:, start:start + width].addcmul_(part, w.to(out.dtype))
             start += width
         ctx.widths = widths
         ctx.weights_need_grad = ctx.needs_input_grad[0]
-        kept = (extra, *parts) if ctx.weights_need_grad else ()
-        ctx.has_extra = extra is not None
-        ctx.save_for_backward(weights, *kept)
+        ctx.save_for_backward(weights, *((extra, *parts) if ctx.weights_need_grad else ()))
         return out
 
     @staticmethod
@@ -90,27 +84,18 @@ class _WeightedConcat(torch.autograd.Function):
         grad_weights = None
         if ctx.weights_need_grad:
             extra, *parts = kept
-            dots = [_dot(grad, extra) if extra is not None else grad.new_zeros(())]
-            dots += [_dot(g, p) for g, p in zip(slices, parts)]
+            dots = [_dot(grad, extra)] + [_dot(g, p) for g, p in zip(slices, parts)]
             grad_weights = torch.stack([d.to(weights.dtype) for d in dots])
-        grad_extra = (grad * weights[0].to(grad.dtype)
-                      if ctx.has_extra and ctx.needs_input_grad[1] else None)
+        grad_extra = grad * weights[0].to(grad.dtype) if ctx.needs_input_grad[1] else None
         grads = [g * w.to(g.dtype) if need else None
                  for g, w, need in zip(slices, weights[1:], ctx.needs_input_grad[2:])]
         return (grad_weights, grad_extra, *grads)
 
 
-def _format(t: torch.Tensor) -> torch.memory_format:
-    if t.dim() == 4 and not t.is_contiguous() and t.is_contiguous(
-            memory_format=torch.channels_last):
-        return torch.channels_last
-    return torch.contiguous_format
-
-
 def weighted_concat(weights: torch.Tensor, parts: Sequence[torch.Tensor],
-                    extra: torch.Tensor | None = None) -> torch.Tensor:
+                    extra: torch.Tensor) -> torch.Tensor:
     """cat(weights[1] * parts[0], weights[2] * parts[1], ...) along the channels, plus
-    weights[0] * extra when given (a tensor as wide as the concatenation)."""
+    weights[0] * extra (a tensor as wide as the concatenation: a cell's output projection)."""
     if weights.shape != (len(parts) + 1,):
         raise ValueError(f"weighted_concat needs a weight for the extra tensor and one per "
                          f"part, got weights of shape {tuple(weights.shape)} for "
