@@ -47,7 +47,8 @@ def test_first_load_writes_cache_and_second_load_reads_it(
     folder = full_file.with_name(full_file.name + ".nb1s1-cache")
     assert first.cache == folder and folder.is_dir()
     meta = json.loads((folder / "meta.json").read_text())
-    assert meta["version"] == 1 and meta["epochs"] == list(PARTIAL_EPOCHS)
+    assert meta["version"] == 2 and meta["epochs"] == list(PARTIAL_EPOCHS)
+    assert meta["metrics"] == list(METRIC_FIELDS)
     assert meta["source"]["size"] == full_file.stat().st_size
     assert meta["source"]["mtime_ns"] == full_file.stat().st_mtime_ns
     assert {p.name for p in folder.iterdir()} == {
@@ -57,8 +58,15 @@ def test_first_load_writes_cache_and_second_load_reads_it(
         "ops.npy",
         "num_vertices.npy",
         "trainable_parameters.npy",
-    } | {f"{name}.npy" for name in METRIC_FIELDS}
-    assert np.load(folder / "final_test_accuracy.npy").shape == (5, 4, 3)
+        "runs.npy",
+    }
+    # One array of every run of every cell: (cells, budgets, repeats, metrics).
+    runs = np.load(folder / "runs.npy")
+    assert runs.shape == (5, 4, 3, len(METRIC_FIELDS)) and runs.flags.c_contiguous
+    for m, name in enumerate(METRIC_FIELDS):
+        for b, epochs in enumerate(PARTIAL_EPOCHS):
+            stored = first.metric(name, np.arange(5), epochs=epochs, reduce="none")
+            np.testing.assert_array_equal(runs[:, b, :, m], stored)
     assert np.load(folder / "module_hash.npy").dtype == np.uint64
 
     _forbid_conversion(monkeypatch)
@@ -196,7 +204,7 @@ ARRAY_FILES = [
     "ops.npy",
     "num_vertices.npy",
     "trainable_parameters.npy",
-    *(f"{name}.npy" for name in METRIC_FIELDS),
+    "runs.npy",
 ]
 
 
@@ -356,11 +364,11 @@ def test_damaged_cache_beside_a_read_only_file_falls_back_to_the_shared_one(
 
 def test_damaged_cache_opened_directly_is_named(full_file: Path):
     folder = NASBench(full_file).cache
-    _flip_bit(folder / "final_test_accuracy.npy", -1)
+    _flip_bit(folder / "runs.npy", -1)
     with pytest.raises(BenchmarkFileError) as error:
         NASBench(folder)
     message = str(error.value)
-    assert str(folder) in message and "final_test_accuracy.npy" in message
+    assert str(folder) in message and "runs.npy" in message
     assert "checksum" in message and "\n" not in message
 
 
@@ -427,3 +435,105 @@ def test_bit_flip_in_npz_is_named(full_file: Path, tmp_path: Path):
     archive.write_bytes(bytes(raw))
     with pytest.raises(BenchmarkFileError, match=f"cannot read benchmark table {archive}"):
         NASBench(archive)
+
+
+# Version 1 stored one (cells, budgets, repeats) array per metric; it is still read.
+
+
+def _write_version_1(benchmark: NASBench, folder: Path, meta: dict | None = None) -> None:
+    """`benchmark`'s table in the layout of version 1: a folder (`folder`) or an `.npz`."""
+    table = benchmark._table
+    arrays = {
+        name: values
+        for name, values in table.arrays().items()
+        if name != table_module.RUNS_ARRAY
+    }
+    arrays |= {name: np.ascontiguousarray(values) for name, values in table.metrics.items()}
+    layout = {**table.layout(), "version": 1, "metrics": sorted(table.metrics), **(meta or {})}
+    if folder.suffix == ".npz":
+        np.savez_compressed(folder, meta=np.array(json.dumps(layout)), **arrays)
+        return
+    folder.mkdir()
+    layout["arrays"] = {}
+    for name, values in arrays.items():
+        np.save(folder / f"{name}.npy", values)
+        layout["arrays"][name] = table_module._describe_array(values)
+    layout["crc32c"] = table_module._meta_checksum(layout)
+    (folder / "meta.json").write_text(json.dumps(layout))
+
+
+def test_a_version_1_cache_is_read_and_rebuilt_in_the_current_layout(
+    full_file: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    current = NASBench(full_file)
+    reference = _answers(current)
+    old = tmp_path / "old.nb1s1-cache"
+    _write_version_1(current, old, {"source": json.loads(
+        (current.cache / "meta.json").read_text())["source"]})
+    assert _answers(NASBench(old)) == reference  # opened directly, it is read as it is
+
+    shutil.rmtree(current.cache)
+    old.rename(current.cache)
+    with caplog.at_level(logging.INFO, logger=CACHE_LOGGER):
+        rebuilt = NASBench(full_file)
+    assert _answers(rebuilt) == reference
+    assert json.loads((rebuilt.cache / "meta.json").read_text())["version"] == 2
+    assert (rebuilt.cache / "runs.npy").is_file()
+    assert not (rebuilt.cache / "final_test_accuracy.npy").exists()
+    lines = [r.getMessage() for r in caplog.records if r.name == CACHE_LOGGER]
+    assert lines == [f"cache {current.cache} has the layout of version 1; rebuilding it in "
+                     "version 2"]
+
+
+def test_a_version_1_npz_archive_answers_as_before(full_file: Path, tmp_path: Path):
+    current = NASBench(full_file)
+    archive = tmp_path / "old.npz"
+    _write_version_1(current, archive)
+    old = NASBench(archive)
+    assert _answers(old) == _answers(current)
+    for spec in small_specs():
+        new_all, old_all = current.query_all(spec), old.query_all(spec)
+        np.testing.assert_array_equal(old_all.pop("module_adjacency"),
+                                      new_all.pop("module_adjacency"))
+        np.testing.assert_equal(old_all, new_all)
+
+
+def test_a_table_with_some_metrics_reads_the_others_as_nan(tmp_path: Path):
+    specs = small_specs()
+    cells = len(specs)
+    hashes = [spec.hash_spec() for spec in specs]
+    adjacency = np.zeros((cells, 7, 7), dtype=np.uint8)
+    ops = np.zeros((cells, 7), dtype=np.int8)
+    labels = {"input": -1, "output": -2, "conv3x3-bn-relu": 0, "conv1x1-bn-relu": 1,
+              "maxpool3x3": 2}
+    for i, spec in enumerate(specs):
+        size = len(spec.ops)
+        adjacency[i, :size, :size] = spec.matrix
+        ops[i, :size] = [labels[op] for op in spec.ops]
+    rng = np.random.default_rng(0)
+    test = rng.uniform(0.8, 0.95, (cells, 2, 3))
+    time = rng.uniform(1000, 3000, (cells, 2, 3))
+    test[0, 1, 2] = np.nan  # a repeat with only its time
+    time[1, 0] = np.nan  # a budget with only test accuracies
+    metrics = {"final_training_time": time, "final_test_accuracy": test}
+    benchmark = NASBench.from_arrays(hashes, adjacency, ops, metrics, epochs=(36, 108))
+    path = tmp_path / "two.npz"
+    benchmark.save(path)
+    for table in (benchmark, NASBench(path)):
+        for i, module_hash in enumerate(hashes):
+            _, computed = table.get_metrics_from_hash(module_hash)
+            for b, epochs in enumerate((36, 108)):
+                runs = computed[epochs]
+                assert len(runs) == 3
+                for r, run in enumerate(runs):
+                    assert set(run) == set(METRIC_FIELDS)
+                    assert np.isnan(run["final_validation_accuracy"])
+                    assert np.isnan(run["halfway_test_accuracy"])
+                    np.testing.assert_equal(run["final_test_accuracy"], test[i, b, r])
+                    np.testing.assert_equal(run["final_training_time"], time[i, b, r])
+        data = table.query(specs[0], epochs=108)
+        assert np.isnan(data["validation_accuracy"])
+        every = table.query_all(specs[1], epochs=36)
+        assert [run["test_accuracy"] for run in every["runs"]] == test[1, 0].tolist()
+        assert all(np.isnan(run["training_time"]) for run in every["runs"])
+        assert every["mean"]["test_accuracy"] == pytest.approx(test[1, 0].mean())

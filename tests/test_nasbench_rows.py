@@ -325,8 +325,9 @@ def test_a_hash_with_trailing_nuls_is_no_hash():
 
 @pytest.mark.parametrize("order", ["C", "F"])
 def test_from_arrays_keeps_its_own_copy_of_the_metrics(order: str):
-    """The table holds its own C-ordered copy, whatever the caller's array: single-cell reads
-    and numpy reads agree, and changing the caller's array afterwards changes neither."""
+    """The table holds its own C-ordered copy (one array of every run), whatever the caller's
+    arrays: single-cell reads and numpy reads agree, and changing the caller's arrays afterwards
+    changes neither."""
     from conftest import SMALL_CELLS
 
     specs = sorted((ModelSpec(*cell) for cell in SMALL_CELLS), key=ModelSpec.hash_spec)
@@ -338,8 +339,10 @@ def test_from_arrays_keeps_its_own_copy_of_the_metrics(order: str):
     }
     hashes = [spec.hash_spec() for spec in specs]  # sorted: the rows need no reordering
     benchmark = NASBench.from_arrays(hashes, adjacency, ops, given, seed=0)
+    assert benchmark._table.runs.flags.c_contiguous
     for name, values in benchmark._table.metrics.items():
-        assert values.flags.c_contiguous and not np.shares_memory(values, given[name])
+        np.testing.assert_array_equal(values, given[name])
+        assert not np.shares_memory(values, given[name])
     before = [
         (benchmark.get_metrics_from_hash(h), benchmark.query_all(spec))
         for h, spec in zip(hashes, specs)

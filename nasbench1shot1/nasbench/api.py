@@ -334,12 +334,7 @@ class NASBench:
             raise ValueError(
                 f"repeat {reduce} is out of range, expected 0 to {self.num_repeats - 1}"
             )
-        rows = self._rows_of(keys)
-        values = self._table.metrics.get(name)
-        if values is None:
-            runs = np.full(rows.shape + (self.num_repeats,), np.nan)
-        else:
-            runs = values[rows, epoch_index]
+        runs = self._table.metric_runs(name, self._rows_of(keys), epoch_index)
         if reduce == "mean":
             return _nan_mean(runs)
         if reduce == "none":

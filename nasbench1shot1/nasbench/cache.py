@@ -5,7 +5,8 @@ the table saved as a cache folder (layout in `table.py`) that later loads by mem
 The cache is `<file>.nb1s1-cache/` beside the file when that folder is writable, otherwise
 `<name>-<path digest>.nb1s1-cache/` under `$NB1S1_CACHE_DIR` (default
 `~/.cache/nasbench1shot1`), or under an explicit `cache_dir`. A cache records the size and
-modification time of its source; when either changes it is rebuilt. Every load checks the whole
+modification time of its source; when either changes it is rebuilt, and so is a cache in an
+older layout (`table.py`'s FORMAT_VERSION). Every load checks the whole
 cache against the checksums it was written with (`table.py`); a cache that fails a check, or
 cannot be read, is rebuilt from its source with one warning naming the file. A source without
 records is refused, never cached as an empty table.
@@ -20,7 +21,7 @@ import warnings
 from pathlib import Path
 
 from .errors import BenchmarkFileError, DamagedTableError, missing_file
-from .table import CellTable, read_meta
+from .table import FORMAT_VERSION, CellTable, read_meta
 from .tfrecord import read_columns
 
 CACHE_SUFFIX = ".nb1s1-cache"
@@ -58,8 +59,15 @@ def _cached_table(folder: Path, stamp: dict) -> CellTable | None:
     cache or it was built from another version of the file. Raises `DamagedTableError`."""
     if not folder.exists():
         return None
-    built_from = read_meta(folder).get("source") or {}
+    meta = read_meta(folder)
+    built_from = meta.get("source") or {}
     if (built_from.get("size"), built_from.get("mtime_ns")) != (stamp["size"], stamp["mtime_ns"]):
+        return None
+    if meta["version"] != FORMAT_VERSION:
+        logger.info(
+            "cache %s has the layout of version %s; rebuilding it in version %s",
+            folder, meta["version"], FORMAT_VERSION,
+        )
         return None
     return CellTable.load(folder)
 

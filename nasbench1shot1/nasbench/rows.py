@@ -2,8 +2,8 @@
 
 One cell's values are a few dozen numbers, and numpy indexing costs more per call than reading
 them is worth. `RowReader` reads them from the bytes of the table's arrays instead: one `struct`
-unpack per metric (a cell's values of one metric are adjacent in its array) gives the Python
-floats the reference hands out, and memoryviews give the small fixed columns. `NASBench` owns
+unpack of a cell's runs (adjacent in the table's `runs` array) gives the Python floats the
+reference hands out, and memoryviews give the small fixed columns. `NASBench` owns
 the API around it (checks, hashing, the choice of run, the budget counters).
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable
 from math import isnan
+from operator import itemgetter
 
 import numpy as np
 
@@ -22,6 +23,7 @@ from .tfrecord import METRIC_FIELDS
 #: The per-run values `query` returns; each is read from `halfway_<name>` or `final_<name>`.
 QUERY_METRICS = ("training_time", "train_accuracy", "validation_accuracy", "test_accuracy")
 _OP_OF_LABEL = {INPUT_LABEL: INPUT, OUTPUT_LABEL: OUTPUT} | dict(enumerate(AVAILABLE_OPS))
+_NAN = float("nan")
 #: stop_halfway -> position in METRIC_FIELDS of the value of each of QUERY_METRICS.
 QUERY_POSITIONS = {
     halfway: tuple(
@@ -90,29 +92,40 @@ class RowReader:
 
     def __init__(self, table: CellTable):
         budgets, repeats = len(table.epochs), table.num_repeats
+        width = len(table.metric_names)
         self._epochs = tuple(table.epochs)
         self._repeats = repeats
         self._budgets = budgets
-        # The bytes of each metric in METRIC_FIELDS order, None where the table lacks it.
-        self._metrics = [
-            _view(table.metrics[name]).cast("B") if name in table.metrics else None
+        self._width = width
+        # Where each repeat's values begin among a budget's values.
+        self._firsts = tuple(repeat * width for repeat in range(repeats))
+        # A cell's runs: budget by budget, repeat by repeat, the metrics present (table.py).
+        self._runs = _view(table.runs.reshape(-1).view(np.uint8))  # (a table may have none)
+        # Position among a run's values of each of METRIC_FIELDS, None where the table lacks it.
+        self._positions = tuple(
+            table.metric_names.index(name) if name in table.metric_names else None
             for name in METRIC_FIELDS
-        ]
-        self._complete = all(view is not None for view in self._metrics)
+        )
+        self._complete = None not in self._positions
         self._fast_cells = self._complete and budgets == 1
         # What `query_runs` reads first: the QUERY_METRICS values at the halfway or final point.
-        self._query_metrics = {
-            halfway: [self._metrics[position] for position in positions]
+        self._query_positions = {
+            halfway: tuple(self._positions[position] for position in positions)
             for halfway, positions in QUERY_POSITIONS.items()
         }
-        self._cell_bytes = budgets * repeats * 8
-        self._budget_bytes = repeats * 8
-        self._unpack_cell = struct.Struct(f"={budgets * repeats}d").unpack_from
-        self._unpack_budget = struct.Struct(f"={repeats}d").unpack_from
-        self._missing_cell = (float("nan"),) * (budgets * repeats)
-        self._missing_budget = (float("nan"),) * repeats
+        # Where the table has all four: one itemgetter per repeat picks them from a budget's
+        # values (a generator per run costs more than the rest of a query's reads).
+        self._query_getters = {
+            halfway: [itemgetter(*(first + p for p in positions)) for first in self._firsts]
+            for halfway, positions in self._query_positions.items()
+            if None not in positions
+        }
+        self._cell_bytes = budgets * repeats * width * 8
+        self._budget_bytes = repeats * width * 8
+        self._unpack_cell = struct.Struct(f"={budgets * repeats * width}d").unpack_from
+        self._unpack_budget = struct.Struct(f"={repeats * width}d").unpack_from
         self._adjacency = table.adjacency.view(np.int8)  # handed out as int8, as the reference
-        self._width = table.ops.shape[1]
+        self._vertices = table.ops.shape[1]
         self._ops = _view(table.ops).cast("B")
         self._sizes = _view(table.num_vertices)
         self._parameters = _view(table.trainable_parameters)
@@ -125,7 +138,7 @@ class RowReader:
         trainable_parameters (None where unknown)."""
         size = self._sizes[row]
         parameters = self._parameters[row]
-        start = row * self._width
+        start = row * self._vertices
         labels = self._ops[start : start + size].tobytes()
         names = self._op_names.get(labels)
         if names is None:
@@ -134,29 +147,33 @@ class RowReader:
         block = self._adjacency[row]
         return {
             # A whole block (most cells have all 7 vertices) copies faster than a slice of it.
-            "module_adjacency": block.copy() if size == self._width else block[:size, :size].copy(),
+            "module_adjacency": (
+                block.copy() if size == self._vertices else block[:size, :size].copy()
+            ),
             "module_operations": list(names),
             "trainable_parameters": None if parameters == UNKNOWN_PARAMETERS else parameters,
         }
 
-    def _cell_values(self, row: int) -> tuple[tuple[float, ...], ...]:
-        """Per METRIC_FIELDS, the values of a row at every budget (budget-major, repeats within);
-        NaN where the table lacks the metric."""
-        offset = row * self._cell_bytes
-        unpack = self._unpack_cell
-        missing = self._missing_cell
-        return tuple(missing if view is None else unpack(view, offset) for view in self._metrics)
+    def _budget_runs(self, values: tuple[float, ...], start: int) -> list[tuple[float, ...]]:
+        """The runs of one budget from a cell's values, beginning at `start`: per repeat, its
+        METRIC_FIELDS values, NaN where the table lacks the metric."""
+        width = self._width
+        if self._complete:  # the values are in METRIC_FIELDS order already
+            return [values[start + first : start + first + width] for first in self._firsts]
+        runs = []
+        for first in self._firsts:
+            run = values[start + first : start + first + width]
+            runs.append(tuple(_NAN if p is None else run[p] for p in self._positions))
+        return runs
 
     def computed_stat(self, row: int) -> dict[int, list[dict]]:
         """The reference's computed_stat of a row: epochs -> its recorded runs, each a dict of
         METRIC_FIELDS; budgets without a recorded run are left out."""
-        by_field = self._cell_values(row)
+        values = self._unpack_cell(self._runs, row * self._cell_bytes)
         computed_stat = {}
-        repeats = self._repeats
+        budget_values = self._repeats * self._width
         for epoch_index, budget in enumerate(self._epochs):
-            start = epoch_index * repeats
-            budget_values = [values[start : start + repeats] for values in by_field]
-            runs = recorded_run_dicts(zip(*budget_values))
+            runs = recorded_run_dicts(self._budget_runs(values, epoch_index * budget_values))
             if runs:
                 computed_stat[budget] = runs
         return computed_stat
@@ -165,70 +182,54 @@ class RowReader:
         """(fixed_stat, computed_stat) of a row, as `get_metrics_from_hash` returns them.
 
         A complete table with one budget (as `nasbench_only108.tfrecord`) takes a path with no
-        loop: one unpack per metric, straight into the runs.
+        loop: one unpack of the cell's runs, whose values are already in METRIC_FIELDS order.
         """
         fixed_stat = self.fixed_stat(row)
         if not self._fast_cells:
             return fixed_stat, self.computed_stat(row)
-        offset = row * self._cell_bytes
-        unpack = self._unpack_cell
-        first, second, third, fourth, fifth, sixth, seventh, eighth = self._metrics
-        runs = recorded_run_dicts(
-            zip(
-                unpack(first, offset),
-                unpack(second, offset),
-                unpack(third, offset),
-                unpack(fourth, offset),
-                unpack(fifth, offset),
-                unpack(sixth, offset),
-                unpack(seventh, offset),
-                unpack(eighth, offset),
-            )
-        )
+        values = iter(self._unpack_cell(self._runs, row * self._cell_bytes))
+        runs = recorded_run_dicts(zip(values, values, values, values, values, values, values,
+                                      values))
         return fixed_stat, ({self._epochs[0]: runs} if runs else {})
+
+    def _query_budget(self, row: int, epoch_index: int, halfway: bool):
+        """(the values of a row at one budget, every repeat's QUERY_METRICS values)."""
+        values = self._unpack_budget(
+            self._runs, (row * self._budgets + epoch_index) * self._budget_bytes
+        )
+        getters = self._query_getters.get(halfway)
+        if getters is not None:
+            return values, [get(values) for get in getters]
+        positions = self._query_positions[halfway]
+        runs = [
+            tuple(_NAN if p is None else values[first + p] for p in positions)
+            for first in self._firsts
+        ]
+        return values, runs
 
     def query_values(self, row: int, epoch_index: int, halfway: bool) -> list[tuple[float, ...]]:
         """Per QUERY_METRICS, its values at the halfway or final point in every repeat of a row
         at one budget (recorded or not), NaN where missing."""
-        offset = (row * self._budgets + epoch_index) * self._budget_bytes
-        unpack = self._unpack_budget
-        missing = self._missing_budget
-        return [
-            missing if view is None else unpack(view, offset)
-            for view in self._query_metrics[halfway]
-        ]
+        return list(zip(*self._query_budget(row, epoch_index, halfway)[1]))
 
     def query_runs(self, row: int, epoch_index: int, halfway: bool) -> list[tuple[float, ...]]:
         """The recorded runs of a row at one budget in repeat order, each as its QUERY_METRICS
         values at the halfway or final point.
 
         A run with any of these values is recorded; only a run without all four needs the other
-        metrics to tell (the reference keeps a run if it has any value), so a complete table is
-        read in four places, not eight.
+        metrics to tell (the reference keeps a run if it has any value).
         """
-        offset = (row * self._budgets + epoch_index) * self._budget_bytes
-        unpack = self._unpack_budget
-        missing = self._missing_budget
-        if self._complete:
-            spent, train, validation, test = self._query_metrics[halfway]
-            runs = list(
-                zip(
-                    unpack(spent, offset),
-                    unpack(train, offset),
-                    unpack(validation, offset),
-                    unpack(test, offset),
-                )
-            )
-        else:
-            runs = list(zip(*self.query_values(row, epoch_index, halfway)))
+        values, runs = self._query_budget(row, epoch_index, halfway)
         found = [
             run
             for run in runs
             if run[0] == run[0] or run[1] == run[1] or run[2] == run[2] or run[3] == run[3]
         ]
         if len(found) < len(runs):
-            every = zip(
-                *[missing if view is None else unpack(view, offset) for view in self._metrics]
-            )
-            found = [run for run, values in zip(runs, every) if recorded(values)]
+            width = self._width
+            found = [
+                run
+                for first, run in zip(self._firsts, runs)
+                if recorded(values[first : first + width])
+            ]
         return found

@@ -9,15 +9,23 @@ mapped on load) or as a single `.npz` archive. Layout, with C cells, E epoch bud
     ops.npy                   (C, 7) int8     labels: -1 input, -2 output, 0/1/2 AVAILABLE_OPS
     num_vertices.npy          (C,) int8
     trainable_parameters.npy  (C,) int64      -1 where unknown
-    <metric>.npy              (C, E, R) float64 for each metric present, NaN where missing
+    runs.npy                  (C, E, R, M) float64, NaN where missing: every run of a cell,
+                              budget by budget, repeat by repeat, its M metrics in the order
+                              of meta's "metrics" (METRIC_FIELDS order)
     meta.json                 format version, epochs, num_repeats, metrics, source stamp,
                               dtype, shape and CRC32C of each array, CRC32C of the meta itself
 
 A metric absent from the table (for example the halfway metrics of a partial table) is not
-stored at all and reads as NaN. A folder is checked whole on every load (every byte of every
-array against its checksum, about 10 ms for the full table) and is written beside its final
-place and renamed into it, so a reader sees the old folder, none, or the new one. An `.npz`
-archive relies on the CRC-32 that zip keeps of each member.
+stored at all and reads as NaN. A cell's runs lie together (192 bytes for the 8 metrics of
+3 repeats at one budget), so reading one cell touches a few adjacent cache lines, not one
+page per metric; `metrics` gives each metric as a (C, E, R) view. Version 1 stored one
+`<metric>.npy` of shape (C, E, R) per metric; it is still read (an `.npz` archive as it is, a
+cache folder is rebuilt in the current layout: `cache.py`).
+
+A folder is checked whole on every load (every byte of every array against its checksum, about
+10 ms for the full table) and is written beside its final place and renamed into it, so a
+reader sees the old folder, none, or the new one. An `.npz` archive relies on the CRC-32 that
+zip keeps of each member.
 """
 
 from __future__ import annotations
@@ -42,7 +50,10 @@ from .hashes import HashLike, hash_hex, hash_words
 from .spec import INPUT_LABEL, OUTPUT_LABEL
 from .tfrecord import MAX_VERTICES, METRIC_FIELDS, RecordColumns
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Versions `load` reads: 1 stored one (C, E, R) array per metric, 2 one (C, E, R, M) array.
+READABLE_VERSIONS = (1, 2)
+RUNS_ARRAY = "runs"
 FORMAT_NAME = "nasbench1shot1 NAS-Bench-101 table"
 META_FILE = "meta.json"
 #: Keys of meta.json: what each array file must hold, and the checksum of the meta itself.
@@ -60,30 +71,55 @@ _FIXED_ARRAYS = {
 
 @dataclass
 class CellTable:
-    """The arrays of a benchmark table; see the module docstring for shapes and meanings."""
+    """The arrays of a benchmark table; see the module docstring for shapes and meanings.
+
+    `runs[..., m]` holds the metric `metric_names[m]`; `metric_names` are the metrics present,
+    in METRIC_FIELDS order.
+    """
 
     hash_words: np.ndarray
     adjacency: np.ndarray
     ops: np.ndarray
     num_vertices: np.ndarray
     trainable_parameters: np.ndarray
-    metrics: dict[str, np.ndarray]
+    runs: np.ndarray
+    metric_names: tuple[str, ...]
     epochs: tuple[int, ...]
     num_repeats: int
     meta: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.metric_names = tuple(self.metric_names)
         self._check_shapes()
         # Single-cell reads (`rows.RowReader`) read the arrays' C-ordered bytes. Only an array in
         # another order is copied: loaded folders are memory-mapped C arrays and stay zero-copy.
-        for name in ("hash_words", "adjacency", "ops", "num_vertices", "trainable_parameters"):
+        for name in (
+            "hash_words", "adjacency", "ops", "num_vertices", "trainable_parameters", "runs"
+        ):
             setattr(self, name, np.ascontiguousarray(getattr(self, name)))
-        for name, values in self.metrics.items():
-            if not values.flags.c_contiguous:
-                self.metrics[name] = np.ascontiguousarray(values)
 
     def __len__(self) -> int:
         return len(self.hash_words)
+
+    @property
+    def metrics(self) -> dict[str, np.ndarray]:
+        """Each metric present as a (C, E, R) view of `runs`."""
+        return {name: self.runs[..., m] for m, name in enumerate(self.metric_names)}
+
+    def metric_runs(self, name: str, rows: np.ndarray, epoch_index: int) -> np.ndarray:
+        """Every repeat of metric `name` of each of `rows` (int64, any shape) at one budget:
+        shape rows.shape + (R,), NaN where the table lacks the metric.
+
+        One `take` of flat positions: numpy gathers from a 1-d array at twice the speed of
+        indexing the strided (C, E, R) view.
+        """
+        repeats = self.num_repeats
+        if name not in self.metric_names:
+            return np.full((*rows.shape, repeats), np.nan)
+        width = len(self.metric_names)
+        first = (rows * len(self.epochs) + epoch_index) * (repeats * width)
+        first += self.metric_names.index(name)
+        return self.runs.reshape(-1).take(first[..., None] + np.arange(repeats) * width)
 
     def _check_shapes(self) -> None:
         cells = len(self.hash_words)
@@ -91,13 +127,24 @@ class CellTable:
             raise ValueError(f"epochs {list(self.epochs)} must be positive and strictly increasing")
         if self.num_repeats < 1:
             raise ValueError(f"num_repeats = {self.num_repeats}, expected at least 1")
+        unknown = [name for name in self.metric_names if name not in METRIC_FIELDS]
+        if unknown:
+            raise ValueError(
+                f"unknown metric {unknown[0]!r}, expected one of {list(METRIC_FIELDS)}"
+            )
+        if list(self.metric_names) != [n for n in METRIC_FIELDS if n in self.metric_names]:
+            raise ValueError(
+                f"metrics {list(self.metric_names)} must be distinct and in the order of "
+                f"{list(METRIC_FIELDS)}"
+            )
+        expected = {
+            **_FIXED_ARRAYS,
+            RUNS_ARRAY: (
+                np.float64, (len(self.epochs), self.num_repeats, len(self.metric_names))
+            ),
+        }
         for name, array in self.arrays().items():
-            if name in _FIXED_ARRAYS:
-                dtype, tail = _FIXED_ARRAYS[name]
-            elif name in METRIC_FIELDS:
-                dtype, tail = np.float64, (len(self.epochs), self.num_repeats)
-            else:
-                raise ValueError(f"unknown metric {name!r}, expected one of {list(METRIC_FIELDS)}")
+            dtype, tail = expected[name]
             if array.dtype != dtype or array.shape != (cells, *tail):
                 raise ValueError(
                     f"array {name} has shape {array.shape} and dtype {array.dtype}, "
@@ -112,7 +159,7 @@ class CellTable:
             "ops": self.ops,
             "num_vertices": self.num_vertices,
             "trainable_parameters": self.trainable_parameters,
-            **self.metrics,
+            RUNS_ARRAY: self.runs,
         }
 
     def layout(self) -> dict:
@@ -123,7 +170,7 @@ class CellTable:
             "cells": len(self),
             "epochs": list(self.epochs),
             "num_repeats": self.num_repeats,
-            "metrics": sorted(self.metrics),
+            "metrics": list(self.metric_names),
         }
 
     @classmethod
@@ -131,8 +178,9 @@ class CellTable:
         """Group the runs of a file by cell and epoch budget, repeats in file order.
 
         Fixed statistics (adjacency, ops, parameters) come from the first record of each cell,
-        as in the reference API. Consumes the metric columns of `records`: each is dropped once
-        its values are in the table, so a full-size file holds one copy of its metrics, not two.
+        as in the reference API. Consumes `records`: each column is dropped once its values are
+        in the table (the other columns before the runs array is filled, each metric column once
+        its values are in it), so a full-size file holds one copy of its values, not two.
         """
         count = len(records)
         high, low = records.hash_words[:, 0], records.hash_words[:, 1]
@@ -152,6 +200,20 @@ class CellTable:
         # position of the run among the runs of its cell and budget (a stable sort keeps order).
         slot = cell * len(epochs) + np.searchsorted(epochs, records.epochs)
         del cell
+        num_vertices = records.num_vertices[first_record]
+        fixed = {
+            "hash_words": hash_words,
+            "adjacency": _unpack_adjacency(records.adjacency_bits[first_record], num_vertices),
+            "ops": records.ops[first_record],
+            "num_vertices": num_vertices,
+            "trainable_parameters": records.trainable_parameters[first_record],
+        }
+        for name in (
+            "hash_words", "epochs", "num_vertices", "adjacency_bits", "ops", "trainable_parameters"
+        ):
+            column = getattr(records, name)
+            setattr(records, name, np.empty((0, *column.shape[1:]), dtype=column.dtype))
+        del column, high, low, first_record
         by_run = np.argsort(slot, kind="stable")
         grouped = slot[by_run]
         position = np.arange(count)
@@ -168,20 +230,16 @@ class CellTable:
         slot += repeat
         del repeat
 
-        cells = len(first_record)
-        metrics = {}
-        for name in METRIC_FIELDS:
-            values = np.full((cells, len(epochs), num_repeats), np.nan)
-            values.reshape(-1)[slot] = records.metrics.pop(name)
-            metrics[name] = values
-        num_vertices = records.num_vertices[first_record]
+        cells = len(hash_words)
+        runs = np.full((cells, len(epochs), num_repeats, len(METRIC_FIELDS)), np.nan)
+        by_run = runs.reshape(-1, len(METRIC_FIELDS))
+        for m, name in enumerate(METRIC_FIELDS):
+            by_run[slot, m] = records.metrics.pop(name)
+        del by_run
         return cls(
-            hash_words=hash_words,
-            adjacency=_unpack_adjacency(records.adjacency_bits[first_record], num_vertices),
-            ops=records.ops[first_record],
-            num_vertices=num_vertices,
-            trainable_parameters=records.trainable_parameters[first_record],
-            metrics=metrics,
+            **fixed,
+            runs=runs,
+            metric_names=METRIC_FIELDS,
             epochs=tuple(int(e) for e in epochs),
             num_repeats=num_repeats,
         )
@@ -237,27 +295,28 @@ class CellTable:
                 )
             parameters = np.where(np.isnan(given), UNKNOWN_PARAMETERS, given).astype(np.int64)
         epochs = tuple(int(e) for e in epochs)
-        metric_arrays = {}
+        shape = (cells, len(epochs), num_repeats)
         for name, values in metrics.items():
             if name not in METRIC_FIELDS:
                 raise ValueError(f"unknown metric {name!r}, expected one of {list(METRIC_FIELDS)}")
-            # An owned C-ordered copy: the table must not read the caller's array, which the
-            # caller may change (and which may be in any order).
-            values = np.array(values, dtype=np.float64, order="C")
-            if values.shape != (cells, len(epochs), num_repeats):
+            if np.shape(values) != shape:
                 raise ValueError(
-                    f"metric {name} has shape {values.shape}, expected "
-                    f"(cells, epochs, repeats) = {(cells, len(epochs), num_repeats)}"
+                    f"metric {name} has shape {np.shape(values)}, expected "
+                    f"(cells, epochs, repeats) = {shape}"
                 )
-            metric_arrays[name] = values
+        names = tuple(name for name in METRIC_FIELDS if name in metrics)
         order = np.lexsort((words[:, 1], words[:, 0]))
-        if not (order == np.arange(cells)).all():
+        in_order = bool((order == np.arange(cells)).all())
+        if not in_order:
             words, padded_adjacency, padded_ops, num_vertices, parameters = (
                 array[order]
                 for array in (words, padded_adjacency, padded_ops, num_vertices, parameters)
             )
-            for values in metric_arrays.values():
-                values[...] = values[order]  # in place: one metric's temporary at a time
+        # The table's own copy (the caller may change its arrays), one metric at a time.
+        runs = np.empty((*shape, len(names)))
+        for m, name in enumerate(names):
+            values = np.asarray(metrics[name], dtype=np.float64)
+            runs[..., m] = values if in_order else values[order]
         repeated = (words[1:] == words[:-1]).all(axis=1)
         if repeated.any():
             duplicate = hash_hex(words[1:][repeated][0]).decode()
@@ -268,7 +327,8 @@ class CellTable:
             ops=padded_ops,
             num_vertices=num_vertices,
             trainable_parameters=parameters,
-            metrics=metric_arrays,
+            runs=runs,
+            metric_names=names,
             epochs=epochs,
             num_repeats=int(num_repeats),
         )
@@ -312,7 +372,8 @@ class CellTable:
         if path.is_dir():
             meta = read_meta(path)
             try:
-                names = [*_FIXED_ARRAYS, *meta["metrics"]]
+                stored = meta["metrics"] if meta["version"] == 1 else [RUNS_ARRAY]
+                names = [*_FIXED_ARRAYS, *stored]
                 arrays = {name: _open_array(path, name, meta[ARRAYS_KEY][name]) for name in names}
                 return cls._from_saved(arrays, meta)
             except DamagedTableError:
@@ -338,13 +399,29 @@ class CellTable:
     @classmethod
     def _from_saved(cls, arrays: dict[str, np.ndarray], meta: dict) -> CellTable:
         fixed = {name: arrays.pop(name) for name in _FIXED_ARRAYS}
+        if meta["version"] == 1:  # one (C, E, R) array per metric: gathered into one array
+            unknown = sorted(set(arrays) - set(METRIC_FIELDS))
+            if unknown:
+                raise ValueError(f"unknown metric {unknown[0]!r}")
+            names = tuple(name for name in METRIC_FIELDS if name in arrays)
+            runs = (
+                np.stack([arrays[name] for name in names], axis=-1)
+                if names
+                else np.empty((len(fixed["module_hash"]), len(meta["epochs"]),
+                               int(meta["num_repeats"]), 0))
+            )
+        else:
+            runs, names = arrays.pop(RUNS_ARRAY), tuple(meta["metrics"])
+            if arrays:
+                raise ValueError(f"unexpected array {sorted(arrays)[0]!r}")
         return cls(
             hash_words=fixed["module_hash"],
             adjacency=fixed["adjacency"],
             ops=fixed["ops"],
             num_vertices=fixed["num_vertices"],
             trainable_parameters=fixed["trainable_parameters"],
-            metrics=arrays,
+            runs=runs,
+            metric_names=names,
             epochs=tuple(meta["epochs"]),
             num_repeats=int(meta["num_repeats"]),
             meta=meta,
@@ -371,10 +448,11 @@ def read_meta(folder: Path) -> dict:
 
 
 def _check_format(meta: dict) -> None:
-    if meta.get("format") != FORMAT_NAME or meta.get("version") != FORMAT_VERSION:
+    if meta.get("format") != FORMAT_NAME or meta.get("version") not in READABLE_VERSIONS:
         raise ValueError(
             f"it has format {meta.get('format')!r} version {meta.get('version')!r}, "
-            f"expected {FORMAT_NAME!r} version {FORMAT_VERSION}"
+            f"expected {FORMAT_NAME!r} version "
+            f"{' or '.join(map(str, READABLE_VERSIONS))}"
         )
 
 
