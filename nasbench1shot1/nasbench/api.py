@@ -161,12 +161,14 @@ class NASBench:
 
     def _domain_error(self, model_spec: ModelSpec) -> str | None:
         """Why the spec is not a NAS-Bench-101 cell (the reference's checks), None if it is."""
-        if not model_spec.valid_spec:
+        # The facts of the spec's current matrix and ops (`spec.py`): its edges, counted once.
+        facts = model_spec._current_facts()
+        if facts is None:
             return "invalid spec, provided graph is disconnected."
         config = self.config
-        ops = model_spec.ops
+        ops = facts.ops
         num_vertices = len(ops)
-        num_edges = model_spec.num_edges()
+        num_edges = facts.edges
         if num_vertices > config["module_vertices"]:
             return (
                 f"too many vertices, got {num_vertices:d} "
