@@ -17,8 +17,10 @@ from conftest import (
 )
 
 from nasbench1shot1.nasbench import (
+    CONV1X1,
     CONV3X3,
     INPUT,
+    MAXPOOL3X3,
     METRIC_FIELDS,
     OUTPUT,
     CellNotFoundError,
@@ -139,6 +141,37 @@ def test_out_of_domain_specs(full: NASBench, spec: ModelSpec, message: str):
             call(spec)
         assert str(raised.value).startswith(message)
     assert full.get_budget_counters() == (0.0, 0)
+
+
+def test_the_checks_read_the_config_and_the_spec_as_they_are_now(full: NASBench):
+    """As the reference, which reads config and spec on every call: a changed list of available
+    ops (in place or replaced, any sequence), ops or matrix changed after a first check."""
+    spec = ModelSpec(np.eye(4, k=1, dtype=int), [INPUT, CONV3X3, MAXPOOL3X3, OUTPUT])
+    assert full.is_valid(spec)
+    full.config["available_ops"].remove(MAXPOOL3X3)
+    assert not full.is_valid(spec)
+    with pytest.raises(OutOfDomainError, match="^unsupported op maxpool3x3 "):
+        full.get_metrics_from_spec(spec)
+    full.config["available_ops"] = (CONV3X3, MAXPOOL3X3)
+    assert full.is_valid(spec)
+    full.config["available_ops"] = [CONV3X3, [MAXPOOL3X3]]  # no set can hold it
+    assert not full.is_valid(spec)
+    full.config["available_ops"] = [CONV3X3, MAXPOOL3X3, CONV1X1]
+    assert full.is_valid(spec)
+    spec.ops[1] = "conv5x5"
+    assert not full.is_valid(spec)
+    spec.ops[1] = CONV1X1
+    assert full.is_valid(spec)
+    spec.matrix[0, 3] = 1
+    spec.matrix[0, 2] = 1
+    full.config["max_edges"] = 4
+    assert not full.is_valid(spec)  # five edges now
+    full.config["max_edges"] = 5
+    assert full.is_valid(spec)
+    odd = ModelSpec(np.eye(3, k=1, dtype=int), [INPUT, [CONV3X3], OUTPUT])  # no set can hold it
+    assert not full.is_valid(odd)
+    with pytest.raises(OutOfDomainError, match=r"^unsupported op \['conv3x3-bn-relu'\] "):
+        full.query(odd)
 
 
 def test_invalid_epochs(full: NASBench):

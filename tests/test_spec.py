@@ -171,6 +171,21 @@ def test_values_are_checked_before_the_triangle():
             ModelSpec(bad, ["input", "output"])
     spec = ModelSpec([[False, True], [False, False]], ["input", "output"])
     assert spec.matrix.dtype == np.int64 and spec.matrix.tolist() == [[0, 1], [0, 0]]
+    # Every integer kind and byte order: 0 and 1 pass, anything else (257 shares a byte with 1,
+    # -1 and 255 are all ones) is refused.
+    for dtype in (np.int8, np.uint8, np.int16, ">i4", "<i8", ">u8", np.uint64):
+        good = np.array([[0, 1], [0, 0]], dtype=dtype)
+        assert ModelSpec(good, ["input", "output"]).hash_spec() == spec.hash_spec()
+        for value in (2, 255, 257, -1):
+            bad = np.array([[0, 0], [0, 0]], dtype=dtype)
+            try:
+                bad[0, 1] = value
+            except OverflowError:
+                continue
+            if bad[0, 1] in (0, 1):  # wrapped around into the allowed values
+                continue
+            with pytest.raises(ValueError, match="0 or 1"):
+                ModelSpec(bad, ["input", "output"])
 
 
 def test_the_spec_copies_its_inputs_and_hashes_its_current_matrix():

@@ -111,6 +111,10 @@ class NASBench:
             "available_ops": list(AVAILABLE_OPS),
             "num_repeats": table.num_repeats,
         }
+        # config["available_ops"] as last seen, and as a set (None if it cannot be one).
+        self._allowed_ops: tuple[list, frozenset | None] = (
+            list(AVAILABLE_OPS), frozenset(AVAILABLE_OPS)
+        )
         self.valid_epochs = set(table.epochs)
         self.training_time_spent = 0.0
         self.total_epochs_spent = 0
@@ -181,7 +185,19 @@ class NASBench:
         if ops[-1] != OUTPUT:
             return "last operation should be 'output'"
         available = config["available_ops"]
-        for op in ops[1:-1]:
+        inner = facts.inner_ops
+        if inner is not None:
+            # The set of the available ops, made again only when the config's list changes.
+            listed, allowed = self._allowed_ops
+            if available != listed:
+                try:
+                    listed, allowed = list(available), frozenset(available)
+                except TypeError:
+                    listed, allowed = list(available), None
+                self._allowed_ops = listed, allowed
+            if allowed is not None and inner <= allowed:
+                return None
+        for op in ops[1:-1]:  # the first op that is not available, as the reference names it
             if op not in available:
                 return f"unsupported op {op} (available ops = {available})"
         return None
