@@ -196,8 +196,8 @@ class SearchWorker(KeyedWorker):
                    / f"config{name}_budget{int(round(budget))}")
         info: dict[str, Any] = {"config_id": name, "budget": budget, "run_dir": str(run_dir)}
         run_dir.mkdir(parents=True, exist_ok=True)
-        where = {"pid": os.getpid(), "host": socket.gethostname(), "worker": self.worker_id}
-        (run_dir / WORKER_FILE).write_text(json.dumps(where))
+        where = json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                            "worker": self.worker_id})
         try:
             cfg = compose_search(self.overrides(config, budget))
             settings = settings_from(cfg)
@@ -216,8 +216,10 @@ class SearchWorker(KeyedWorker):
                                              "config": config}}
             tracker = make_tracker(logger, **options)
             tracker.summary_hook = _summary_loss
+            # worker.json says which worker runs it, written once the run dir is held: a worker
+            # refused by the dir's holder (the same evaluation started again) leaves it alone
             result = run(cfg, run_dir, tracker=tracker, echo=False, benchmark=benchmark,
-                         data=data)
+                         data=data, on_hold=lambda held: (held / WORKER_FILE).write_text(where))
         except Exception as error:  # noqa: BLE001 - a crashed configuration is a result
             info.update(status="crashed", reason=f"{type(error).__name__}: {error}",
                         traceback=traceback.format_exc(limit=5))

@@ -36,6 +36,7 @@ import os
 import random
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -144,23 +145,30 @@ def build_search(settings: SearchSettings | Any, benchmark=None, data=None,
 
 
 def run(cfg: Any, run_dir: str | os.PathLike | None = None, tracker=None,
-        echo: bool = True, *, benchmark=None, data=None) -> RunResult:
+        echo: bool = True, *, benchmark=None, data=None,
+        on_hold: Callable[[Path], None] | None = None) -> RunResult:
     """Run one search as `cfg` (a Hydra/OmegaConf config or a dict, see conf/search.yaml) says.
 
     `run_dir` (default: the current directory) receives metrics.jsonl, result.json and the
     checkpoint. `tracker` mirrors the records (see nasbench1shot1.tracking). `benchmark` and
-    `data`, when given, are used instead of loading them (see `build_search`).
+    `data`, when given, are used instead of loading them (see `build_search`). `on_hold(run_dir)`
+    is called once the run dir is held, before anything else: a caller's own files there are
+    written by the run that owns it (a BOHB worker's worker.json).
     """
     settings = settings_from(cfg)
     run_dir = Path(run_dir or ".").resolve()
     return _held_run(run_dir, settings, lambda: Search(
-        settings, benchmark=benchmark, data=data, run_dir=run_dir, tracker=tracker, echo=echo))
+        settings, benchmark=benchmark, data=data, run_dir=run_dir, tracker=tracker, echo=echo),
+        on_hold)
 
 
-def _held_run(run_dir: Path, settings: SearchSettings, search) -> RunResult:
+def _held_run(run_dir: Path, settings: SearchSettings, search,
+              on_hold: Callable[[Path], None] | None = None) -> RunResult:
     """Hold the run dir, then report the finished run it holds or run `search()` there. The
     dir is held before anything is loaded: a refused start (or a finished run) loads nothing."""
     with own_run_dir(run_dir, KIND, settings.identity()):
+        if on_hold is not None:
+            on_hold(run_dir)
         done = None if settings.restart else finished_result(run_dir, settings)
         return done if done is not None else search()._run()
 

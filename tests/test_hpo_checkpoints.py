@@ -19,6 +19,7 @@ from nasbench1shot1.runfiles import (
     METRICS_FILE,
     RESULT_FILE,
     WORKER_FILE,
+    held,
 )
 
 TINY = ("supernet.channels=4", "supernet.num_cells=3")
@@ -66,3 +67,24 @@ def test_a_real_bohb_run_keeps_checkpoints_only_when_asked(tmp_path: Path, keep:
     assert summary["incumbent"] is not None and len(results) >= 2
     kept = list((tmp_path / "runs").rglob(CHECKPOINT_FILE))
     assert len(kept) == (len(results) if keep else 0)
+
+
+@pytest.mark.timeout(120)
+def test_a_worker_refused_by_the_run_dirs_holder_leaves_its_files_alone(tmp_path: Path):
+    """worker.json is written by the run that holds the dir: the same evaluation started again
+    while the first still runs is a crashed result naming the holder, and the first's worker.json
+    stays the first's."""
+    first = SearchWorker(list(TINY), tmp_path, run_id="r1", id="first")
+    answer = first.compute((0, 0, 1), CONFIG, 1.0, None)
+    run_dir = Path(answer["info"]["run_dir"])
+    assert json.loads((run_dir / WORKER_FILE).read_text())["worker"].endswith(".first")
+    with held(run_dir / LOCK_FILE, str(run_dir), "use another run dir"):  # the first, running
+        second = SearchWorker(list(TINY), tmp_path, run_id="r1", id="second").compute(
+            (0, 0, 1), CONFIG, 1.0, None)
+    assert second["info"]["status"] == "crashed" and second["loss"] == WORST_LOSS
+    assert "is in use by another run" in second["info"]["reason"]
+    assert json.loads((run_dir / WORKER_FILE).read_text())["worker"].endswith(".first")
+    third = SearchWorker(list(TINY), tmp_path, run_id="r1", id="third").compute(
+        (0, 0, 1), CONFIG, 1.0, None)
+    assert third["loss"] == answer["loss"]  # the stored result, reported by its new worker
+    assert json.loads((run_dir / WORKER_FILE).read_text())["worker"].endswith(".third")
