@@ -151,11 +151,11 @@ def compare(method: str, device: torch.device, rounds: int, compile: bool) -> No
     for r in range(rounds):
         for name in names[r % len(names):] + names[:r % len(names)]:
             seconds[name].append(variants[name].step())
-    print(f"  {'path':<16}{'images/s':>10}{'x plain (min-max)':>24}")
+    print(f"  {'path':<20}{'images/s':>10}{'x plain (min-max)':>24}")
     for name in names:
         speed = statistics.median(64 / s for s in seconds[name])
         ratios = [p / s for p, s in zip(seconds["plain"], seconds[name])]
-        print(f"  {name:<16}{speed:>10.1f}{statistics.median(ratios):>10.2f}x "
+        print(f"  {name:<20}{speed:>10.1f}{statistics.median(ratios):>10.2f}x "
               f"({min(ratios):.2f}-{max(ratios):.2f})", flush=True)
 
 
