@@ -17,10 +17,10 @@ and of its ratio to the plain path in the same round (min-max in brackets).
 
 Part 1 also prints how far the fast fp32 path's supernet weights and architecture weights lie
 from the plain path's after one step from the same start (largest relative difference), beside
-how far each fp32 path lies from the same step with the supernet in float64 (the methods keep
-their architecture weights in float32): fp32's own rounding. At this size that rounding flips a
-few ReLU masks and max-pooling winners, each moving one gradient element; where no kink can
-flip, the two paths agree to 1e-6 (`tests/test_fast_ops.py`).
+how far each fp32 path lies from the same step in float64 (supernet and architecture weights):
+fp32's own rounding. At this size that rounding flips a few ReLU masks and max-pooling winners,
+each moving one gradient element; where no kink can flip, the two paths agree to 1e-6
+(`tests/test_fast_ops.py`).
 
 Part 2: images/s of every method at its own batch size (96; 64 for ENAS and Random-WS) with the
 default (fast) ops, as a user's search runs them.
@@ -68,6 +68,8 @@ class Variant:
         self.method = cls(space, self.model, SETTINGS[variant], epochs=50,
                           generator=torch.Generator().manual_seed(seed), precision=precision,
                           compile=compile)
+        for alpha in self.method.arch_parameters():  # the methods make them in float32
+            alpha.data = alpha.data.to(dtype)
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=TRAIN.learning_rate,
                                          momentum=TRAIN.momentum,
                                          weight_decay=TRAIN.weight_decay)
