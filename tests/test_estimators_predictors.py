@@ -230,6 +230,33 @@ def test_predictor_ranks_held_out_cells(synthetic, name, encoding):
     assert tau > 0.5, f"{name} on {encoding}: Kendall tau {tau:.3f} (oracle {oracle:.3f})"
 
 
+@pytest.fixture(scope="module")
+def with_failed_cells(embedded) -> tuple[NASBench, np.ndarray, np.ndarray]:
+    """1,200 cells of space 1 at the known accuracy, 12 of them (1 %) failed to train
+    (accuracy 0.1, as NAS-Bench-101's failed cells); 800 training and 400 held-out hashes."""
+    context = Context(benchmark=embedded, epochs=5, seed=0, space=get_search_space(1))
+    specs = context.specs(embedded.hashes.astype(str)[:1200])
+    failed = {specs[i].hash_spec()
+              for i in np.random.default_rng(5).choice(len(specs), 12, replace=False)}
+    benchmark = synthetic_benchmark(
+        specs, lambda spec: 0.1 if spec.hash_spec() in failed else true_accuracy(spec))
+    hashes = benchmark.hashes.astype(str)[np.random.default_rng(1).permutation(len(specs))]
+    return benchmark, hashes[:800], hashes[800:]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_gnn_ranks_the_cells_despite_a_few_failed_ones(with_failed_cells, seed):
+    """The failed cells lie far below the rest (here 20 sd of the others' accuracy): fit by
+    squared error at a constant rate the gnn reached Kendall tau 0.74-0.78 on four seeds (and
+    dropped to 0.62 on some seeds of the real table); by absolute error with a cosine-decayed
+    rate 0.82-0.83 (measured)."""
+    benchmark, train, held_out = with_failed_cells
+    predictor, context = fitted("gnn", benchmark, train, seed=seed)
+    truth = benchmark.metric("final_test_accuracy", held_out, epochs=5)
+    tau = kendall_tau(predictor.run_score(context.specs(held_out)), truth)
+    assert tau > 0.8, f"seed {seed}: Kendall tau {tau:.3f}"
+
+
 def test_combined_uses_the_proxy_scores(embedded_specs):
     """Accuracy is the fake proxy's value, which no encoding shows: gbt cannot rank it, combined
     (gbt plus the proxy as a feature) can; the proxy scores training and held-out cells."""

@@ -278,10 +278,12 @@ class _GraphNetwork(nn.Module):
 class _NeuralPredictor(Predictor):
     """Shared training of the PyTorch predictors: Adam on minibatches for `train_epochs`
     epochs, initialisation and batch order drawn from the context's seed (the global torch
-    random state is left as it was)."""
+    random state is left as it was); with `cosine`, the learning rate decays to 0 by a cosine
+    over all the steps."""
 
     batch_size = 32
     learning_rate = 1e-3
+    cosine = False
 
     def build(self, inputs: int) -> nn.Module:
         raise NotImplementedError
@@ -309,13 +311,20 @@ class _NeuralPredictor(Predictor):
             self.model = self.build(inputs[0].shape[-1]).to(self.context.device)
         generator = torch.Generator().manual_seed(self.context.seed)
         optimizer = torch.optim.Adam(self.model.parameters(), lr=self.learning_rate)
+        batches = [self.batches(len(target), generator) for _ in range(self.config.train_epochs)]
+        schedule = (
+            torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(1, sum(map(len, batches))))
+            if self.cosine else None
+        )
         self.model.train()
-        for _ in range(self.config.train_epochs):
-            for rows in self.batches(len(target), generator):
+        for epoch in batches:
+            for rows in epoch:
                 rows = rows.to(self.context.device)
                 optimizer.zero_grad()
                 self.loss(self.forward(inputs, rows), target[rows]).backward()
                 optimizer.step()
+                if schedule is not None:
+                    schedule.step()
         self.model.eval()
 
     @torch.no_grad()
@@ -364,11 +373,24 @@ class MLPEnsemble(_NeuralPredictor):
 class GraphNetwork(_NeuralPredictor):
     """A graph network over the cell's DAG (`_GraphNetwork`): nodes one-hot ops, 5 layers of
     width 32 so the output vertex hears every vertex of the longest path (5 inner ops), messages
-    along and against the edges, residual and layer norm; MSE, Adam at 1e-3, batches of 32.
-    It reads the graph itself, so `encoding` is not used."""
+    along and against the edges, residual and layer norm; mean absolute error, Adam at 1e-3
+    decayed to 0 by a cosine, batches of 32. It reads the graph itself, so `encoding` is not
+    used.
+
+    Why not MSE at a constant rate (this predictor's training before): the cells that failed to
+    train (accuracy about 0.1, under 1 % of NAS-Bench-101) lie 11-19 standard deviations below
+    the mean and hold most of the targets' variance; once the squared loss is near zero, a batch
+    holding one gives Adam a step that throws the fit back, and a late one left some seeds far
+    behind (Kendall tau 0.62 against 0.82 on space 1 at 1,000 cells). The absolute error does
+    not let them dominate and the decaying rate stops the late steps; the ranking improved at
+    every size measured (README)."""
 
     hidden = 32
     layers = 5
+    cosine = True
+
+    def loss(self, predicted, targets):
+        return (predicted - targets).abs().mean()
 
     def features(self, specs):
         return graph_arrays(specs)
