@@ -298,10 +298,10 @@ class NASBench:
         """
         epoch_index = self._check_epochs(epochs)
         row, _ = self._row_of_spec(model_spec)
-        values = self._rows.query_values(row, epoch_index, stop_halfway)
+        runs = self._rows.every_run(row, epoch_index, stop_halfway)
         data = self._rows.fixed_stat(row)
-        data["runs"] = [dict(zip(QUERY_METRICS, run)) for run in zip(*values)]
-        data["mean"] = dict(zip(QUERY_METRICS, _nan_mean(np.array(values)).tolist()))
+        data["runs"] = [dict(zip(QUERY_METRICS, run)) for run in runs]
+        data["mean"] = dict(zip(QUERY_METRICS, _nan_mean(np.array(runs).T).tolist()))
         return data
 
     def lookup(self, hashes: HashLike) -> np.ndarray | int:

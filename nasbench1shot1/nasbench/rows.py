@@ -207,10 +207,10 @@ class RowReader:
         ]
         return values, runs
 
-    def query_values(self, row: int, epoch_index: int, halfway: bool) -> list[tuple[float, ...]]:
-        """Per QUERY_METRICS, its values at the halfway or final point in every repeat of a row
-        at one budget (recorded or not), NaN where missing."""
-        return list(zip(*self._query_budget(row, epoch_index, halfway)[1]))
+    def every_run(self, row: int, epoch_index: int, halfway: bool) -> list[tuple[float, ...]]:
+        """Every repeat of a row at one budget (recorded or not) as its QUERY_METRICS values at
+        the halfway or final point, NaN where missing."""
+        return self._query_budget(row, epoch_index, halfway)[1]
 
     def query_runs(self, row: int, epoch_index: int, halfway: bool) -> list[tuple[float, ...]]:
         """The recorded runs of a row at one budget in repeat order, each as its QUERY_METRICS
