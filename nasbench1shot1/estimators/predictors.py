@@ -311,14 +311,12 @@ class _NeuralPredictor(Predictor):
             self.model = self.build(inputs[0].shape[-1]).to(self.context.device)
         generator = torch.Generator().manual_seed(self.context.seed)
         optimizer = torch.optim.Adam(self.model.parameters(), lr=self.learning_rate)
-        batches = [self.batches(len(target), generator) for _ in range(self.config.train_epochs)]
-        schedule = (
-            torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(1, sum(map(len, batches))))
-            if self.cosine else None
-        )
+        steps = self.config.train_epochs * -(-len(target) // self.batch_size)  # every batch
+        schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(1, steps))
+                    if self.cosine else None)
         self.model.train()
-        for epoch in batches:
-            for rows in epoch:
+        for _ in range(self.config.train_epochs):
+            for rows in self.batches(len(target), generator):
                 rows = rows.to(self.context.device)
                 optimizer.zero_grad()
                 self.loss(self.forward(inputs, rows), target[rows]).backward()

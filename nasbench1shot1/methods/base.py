@@ -151,9 +151,11 @@ class OneShotMethod:
     def forward(self, images: torch.Tensor, arch: ArchWeights | list[ArchWeights]
                 ) -> torch.Tensor:
         """The supernet's logits (float32) under `arch`, in train.precision."""
-        sampled = any(a.op_index is not None or a.parent_index
-                      for a in (arch if isinstance(arch, list) else [arch]))
-        model = self.model if self.compiled is None or sampled else self.compiled
+        model = self.model
+        if self.compiled is not None and not any(  # sampled cells run eager: no recompiles
+                a.op_index is not None or a.parent_index
+                for a in (arch if isinstance(arch, list) else [arch])):
+            model = self.compiled
         if self.amp_dtype is None:
             return model(images, arch)
         with torch.autocast(self.device.type, dtype=self.amp_dtype):
