@@ -317,7 +317,9 @@ class Search:
             "epoch": epoch, "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
             "method": self.method.state_dict(), "generator": self.generator.get_state(),
-            "rng": rng_state(), "elapsed": self.elapsed, "settings": self.settings.as_dict(),
+            # fp16's loss scale and its growth count ({} in other precisions)
+            "scaler": self.method.scaler.state_dict(), "rng": rng_state(),
+            "elapsed": self.elapsed, "settings": self.settings.as_dict(),
             # the records are JSON by construction: this keeps numpy scalars out
             "history": json.loads(json.dumps(self.history)),
         }
@@ -329,6 +331,8 @@ class Search:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.method.load_state_dict(state["method"])
+        if state.get("scaler") and self.method.scaler.is_enabled():  # absent before fp16 kept it
+            self.method.scaler.load_state_dict(state["scaler"])
         self.generator.set_state(state["generator"])
         set_rng_state(state["rng"])
         self.history = state["history"]

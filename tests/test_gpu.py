@@ -47,8 +47,10 @@ class _StopAfter(Tracker):
             raise KeyboardInterrupt
 
 
-def test_a_resumed_gpu_search_ends_with_the_cells_of_an_uninterrupted_one(tmp_path: Path):
-    cfg = compose("search", [*SMALL, "train.epochs=3"])
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])  # fp16: its loss scale is resumed too
+def test_a_resumed_gpu_search_ends_with_the_cells_of_an_uninterrupted_one(precision: str,
+                                                                         tmp_path: Path):
+    cfg = compose("search", [*SMALL, "train.epochs=3", f"train.precision={precision}"])
     whole = run(cfg, tmp_path / "whole", echo=False)
     with pytest.raises(KeyboardInterrupt):
         run(cfg, tmp_path / "cut", tracker=_StopAfter(2), echo=False)

@@ -32,9 +32,10 @@ from nasbench1shot1.search import Search, build_search, run
 
 QUICK = ["train.epochs=2", "logger=none", "supernet.channels=4", "supernet.num_cells=3",
          "device=cpu"]
-#: The keys of a checkpoint of format 2, as every version since has written them.
+#: The keys of a checkpoint of format 2 as this version writes them ("scaler" is newer: a
+#: checkpoint without it still resumes, test_a_checkpoint_keeps_the_fp16_loss_scale).
 FORMAT_2_KEYS = ["format", "epoch", "model", "optimizer", "scheduler", "method", "generator",
-                 "rng", "elapsed", "settings", "history"]
+                 "scaler", "rng", "elapsed", "settings", "history"]
 TIMES = ("epoch_time", "wall_time")
 
 
@@ -142,6 +143,33 @@ def test_checkpoints_keep_format_2(tmp_path: Path):
     assert CHECKPOINT_FORMAT == 2 and list(state) == FORMAT_2_KEYS
     assert state["format"] == 2 and state["epoch"] == 2 and len(state["history"]) == 2
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_a_checkpoint_keeps_the_fp16_loss_scale(tmp_path: Path):
+    """fp16's gradient scaler (CUDA only; an enabled CPU scaler stands in for it here) resumes
+    with the loss scale and growth count it had, not from its initial scale."""
+    benchmark, data = embedded.load_embedded(), data_registry.DATASETS.create("digits", None, 0)
+
+    def search_with_a_scaler() -> Search:
+        search = build_search(config("train.epochs=3"), benchmark=benchmark, data=data)
+        search.method.scaler = torch.amp.GradScaler("cpu", init_scale=2.0 ** 10,
+                                                    growth_interval=4)
+        return search
+
+    first = search_with_a_scaler()
+    first.train_epoch(1)
+    scale, tracker = first.method.scaler.get_scale(), first.method.scaler._get_growth_tracker()
+    assert scale > 2.0 ** 10 and 0 < tracker < 4  # it grew, and counts towards the next growth
+    save_checkpoint(tmp_path / "state.pt", first.state(1))
+    state = load_checkpoint(tmp_path / "state.pt")
+    resumed = search_with_a_scaler()
+    resumed.restore(state)
+    assert resumed.method.scaler.get_scale() == scale
+    assert resumed.method.scaler._get_growth_tracker() == tracker
+    del state["scaler"]  # a checkpoint written before the scaler was kept
+    older = search_with_a_scaler()
+    older.restore(state)
+    assert older.method.scaler.get_scale() == 2.0 ** 10 and older.start_epoch == 2
 
 
 def test_save_and_load_checkpoint(tmp_path: Path):
