@@ -68,8 +68,12 @@ def score_cells(model: Supernet, method: OneShotMethod, cells: Sequence[Architec
     """The accuracy on `batches` of `model` under each of `cells` (`method.hard_weights`), with
     the batch-norm statistics of mode `bn` (models.batchnorm.BN_MODES; `recalibrate` on the
     images of `calibration`, batches of the weights half, the same for every cell). The
-    model's batch-norm statistics and train flags are as before afterwards."""
+    model's batch-norm statistics and train flags are as before afterwards. The passes run as
+    the search ran them (`method.forward`: in its train.precision), `model` being the
+    method's supernet."""
     check_bn_mode(bn)
+    if model is not method.model:
+        raise ValueError("score_cells scores the method's own supernet: pass method.model")
     if bn == "recalibrate" and not calibration:
         raise ValueError("batch-norm mode 'recalibrate' needs at least one calibration batch")
     if not batches:
@@ -80,13 +84,13 @@ def score_cells(model: Supernet, method: OneShotMethod, cells: Sequence[Architec
         for i, cell in enumerate(cells):
             weights = method.hard_weights(cell)
             if bn == "recalibrate":
-                recalibrate(model, lambda x, w=weights: model(x, w),
+                recalibrate(model, lambda x, w=weights: method.forward(x, w),
                             (b.images for b in calibration))
             elif bn == "batch":
                 use_batch_statistics(model)
             else:
                 model.eval()
-            correct = sum(int((model(b.images, weights).argmax(1) == b.labels).sum())
+            correct = sum(int((method.forward(b.images, weights).argmax(1) == b.labels).sum())
                           for b in batches)
             scores[i] = correct / total
     return scores

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from nasbench1shot1.checks import _bf16_supported
 from nasbench1shot1.config import compose
 from nasbench1shot1.correlation import correlation, correlation_over_seeds, score_cells
 from nasbench1shot1.models.batchnorm import BN_MODES, batch_norms
@@ -68,6 +69,28 @@ def test_recalibrating_on_the_scored_batch_agrees_with_batch_statistics(search):
     recalibrated = score_cells(search.model, search.method, cells, valid, "recalibrate", valid)
     batch = score_cells(search.model, search.method, cells, valid, "batch")
     assert np.abs(recalibrated - batch).max() <= 0.05
+
+
+@pytest.mark.skipif(not _bf16_supported(torch.device("cpu")),
+                    reason="this CPU has no bfloat16 support (AVX512-BF16 or AMX)")
+def test_cells_are_scored_in_the_precision_the_search_ran_in():
+    """A bf16 search's supernet is scored under its autocast (its convolutions compute in
+    bfloat16), as the search scores cells (method.score): both give the same accuracies."""
+    search = build_search(compose("search", [*SMALL, "train.precision=bf16"]), echo=False)
+    cells = list(cell_architectures(search.space).values())[::700][:6]
+    valid = search.arch_batches(generator=torch.Generator().manual_seed(2))[:2]
+    dtypes = set()
+    conv = next(m for m in search.model.modules() if isinstance(m, torch.nn.Conv2d))
+    hook = conv.register_forward_hook(lambda module, inputs, output: dtypes.add(output.dtype))
+    scores = score_cells(search.model, search.method, cells, valid, "recalibrate", valid)
+    hook.remove()
+    assert dtypes == {torch.bfloat16}
+    assert score_cells(search.model, search.method, cells, valid, "running").tolist() == [
+        search.method.score(cell, valid) for cell in cells]
+    assert ((scores >= 0) & (scores <= 1)).all()
+    with pytest.raises(ValueError, match="pass method.model"):
+        score_cells(build_search(compose("search", SMALL), echo=False).model, search.method,
+                    cells, valid, "running")
 
 
 def test_bad_modes_and_missing_batches_are_one_sentence(search):
