@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from nasbench1shot1 import threads as thread_policy
+from nasbench1shot1.checks import resolved_device
 from nasbench1shot1.conf.data import BenchmarkConfig
 from nasbench1shot1.conf.hpo import HpoSettings
 from nasbench1shot1.hpo.configspaces import defaults_of, method_configspace
@@ -172,11 +173,7 @@ def header(s: HpoSettings, search: dict, run_dir: Path) -> str:
     from nasbench1shot1.tracking import make_tracker
 
     threads = thread_policy.resolve("auto", processes=max(1, s.workers))
-    device = search.get("device", "auto")
-    if device == "auto":
-        import torch
-
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = resolved_device(search.get("device", "auto"))
     workers = f"{s.workers} local worker(s), {threads} thread(s) each" if s.workers else \
         "no local worker (remote workers join)"
     tracker = make_tracker(s.logger).describe(run_dir)

@@ -144,14 +144,23 @@ def device_of(key: str, value: Any, error: type[ValueError] = ValueError,
     return device
 
 
+def resolved_device(device: Any) -> str:
+    """The device `device` (a setting's value or a torch device) names: `auto` is CUDA when
+    this PyTorch sees a GPU, else the CPU."""
+    if str(device) != "auto":
+        return str(device)
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def autocast_dtype(precision: str, device: Any) -> Any:
     """The autocast dtype of train.precision (fp32, bf16, fp16) on `device` (a torch device or
     its name; auto: CUDA when present), None for fp32; one sentence when the device cannot run
     it."""
     import torch
 
-    device = torch.device(device if str(device) != "auto" else (
-        "cuda" if torch.cuda.is_available() else "cpu"))
+    device = torch.device(resolved_device(device))
     if precision == "fp32":
         return None
     if precision == "fp16" and device.type != "cuda":

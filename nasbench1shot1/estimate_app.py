@@ -37,15 +37,13 @@ def run_estimate(cfg: DictConfig) -> float:
     """The app's task: the estimate `cfg` says, in the Hydra run dir."""
     from hydra.core.hydra_config import HydraConfig
 
+    from nasbench1shot1.checks import resolved_device
     from nasbench1shot1.config import to_settings
     from nasbench1shot1.estimators.run import estimate
     from nasbench1shot1.tracking import make_tracker
 
     settings = to_settings(cfg)
-    if settings.device == "auto":
-        import torch
-
-        settings.device = "cuda" if torch.cuda.is_available() else "cpu"
+    settings.device = resolved_device(settings.device)
     tracker = make_tracker(OmegaConf.to_container(cfg.logger, resolve=True), step_metric="cell",
                            job_type="estimate")
     run_dir = HydraConfig.get().runtime.output_dir

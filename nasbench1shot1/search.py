@@ -46,6 +46,7 @@ import torch
 
 from nasbench1shot1 import threads as thread_policy
 from nasbench1shot1.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from nasbench1shot1.checks import resolved_device
 from nasbench1shot1.conf.search import identity_of
 from nasbench1shot1.config import SearchSettings, SettingsError, settings_from
 from nasbench1shot1.data import augment_batch
@@ -99,12 +100,6 @@ def cutout_probability(prob: float, epoch: int, epochs: int, schedule: str) -> f
     if schedule == "fixed" or epochs <= 1:
         return prob
     return prob * (epoch - 1) / (epochs - 1)
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def _batches(images: torch.Tensor, labels: torch.Tensor, size: int,
@@ -238,7 +233,7 @@ class Search:
                 f"{s.search_space} use benchmark=nasbench101 benchmark.path=<NAS-Bench-101 file>"
             ) from None
         self.bench_epochs = self.optimum.epochs
-        self.device = _device(s.device)
+        self.device = torch.device(resolved_device(s.device))
         if self.device.type == "cuda":
             # every batch of a search has the same shape: let cuDNN pick its fastest kernels
             torch.backends.cudnn.benchmark = True

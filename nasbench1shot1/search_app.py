@@ -51,12 +51,6 @@ def objective_of(result, objective: str) -> float:
     return float(value)
 
 
-def _cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
-
-
 def _four(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
@@ -79,6 +73,7 @@ def run_search(cfg: DictConfig) -> float | None:
     from hydra.core.hydra_config import HydraConfig
 
     from nasbench1shot1 import threads as thread_policy
+    from nasbench1shot1.checks import resolved_device
     from nasbench1shot1.config import settings_from
     from nasbench1shot1.search import run
     from nasbench1shot1.tracking import make_tracker
@@ -91,11 +86,10 @@ def run_search(cfg: DictConfig) -> float | None:
     tracker = make_tracker(OmegaConf.to_container(cfg.logger, resolve=True))
     run_dir = HydraConfig.get().runtime.output_dir
     s = settings
-    device = s.device if s.device != "auto" else ("cuda" if _cuda() else "cpu")
     log.info("%s on search space %d, seed %d, %d epochs: %s against the %s benchmark; %s, %d "
              "thread(s); run dir %s; %s", s.method.name, s.search_space, s.seed,
-             s.train.epochs, s.data.name, s.benchmark.where, device, s.threads, run_dir,
-             tracker.describe(run_dir))
+             s.train.epochs, s.data.name, s.benchmark.where, resolved_device(s.device),
+             s.threads, run_dir, tracker.describe(run_dir))
     result = run(settings, run_dir=run_dir, tracker=tracker)
     log.info("%s", end_line(result))
     if cfg.objective == "test_regret":
