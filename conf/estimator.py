@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from nasbench1shot1.checks import SettingsError, positive_int
+from nasbench1shot1.conf.method import RANDOM_WS_SAMPLING
 from nasbench1shot1.registry import Registry
 
 #: The zero-cost proxies and the two baselines, each an option of the group.
@@ -44,8 +45,9 @@ class OneShotConfig:
     calibration_batches: int = 4  # batches of the weights half that recalibrate each cell
     # more nb1s1-search overrides for the supernet's search, e.g. [supernet.channels=8]
     search: list[str] = field(default_factory=list)
-    # method random_ws's sampling: configurations (uniform ops and parent sets) or cells (a
-    # unique cell uniformly by hash: de-isomorphic sampling, Ning et al. 2021)
+    # method random_ws's sampling (method.sampling of the supernet's search): configurations
+    # (uniform ops and parent sets) or cells (a unique cell uniformly by hash: de-isomorphic
+    # sampling, Ning et al. 2021)
     sampling: str = "configurations"
     # K > 1 (needs method random_ws, sampling cells): K supernets, each trained on a K-th of the
     # cells (grouped by hash) in supernet/group<g>, and each cell scored by its group's; costs
@@ -53,9 +55,9 @@ class OneShotConfig:
     sharing_groups: int = 1
 
     def __post_init__(self) -> None:
-        if self.sampling not in ("configurations", "cells"):
-            raise SettingsError(f"estimator.sampling must be configurations or cells, got "
-                                f"{self.sampling!r}")
+        if self.sampling not in RANDOM_WS_SAMPLING:
+            raise SettingsError(f"estimator.sampling must be {' or '.join(RANDOM_WS_SAMPLING)}, "
+                                f"got {self.sampling!r}")
         positive_int("estimator.sharing_groups", self.sharing_groups, SettingsError)
         if self.sampling == "cells" and self.method != "random_ws":
             raise SettingsError(

@@ -58,9 +58,9 @@ class OneShot(Estimator):
         if c.sharing_groups == 1:
             self.searches = [self._train(root, [])]
         else:
-            self.searches = [self._train(root / group_dir(g), [
-                "method.sampling=cells", f"method.sharing_groups={c.sharing_groups}",
-                f"method.sharing_group={g}"]) for g in range(c.sharing_groups)]
+            self.searches = [self._train(root / group_dir(g), [  # with sampling=cells
+                f"method.sharing_groups={c.sharing_groups}", f"method.sharing_group={g}"])
+                for g in range(c.sharing_groups)]
         self.search = self.searches[0]
         generator = torch.Generator().manual_seed(context.seed)
         self.batches = self.search.arch_batches(generator=generator)[:c.batches]
@@ -77,7 +77,7 @@ class OneShot(Estimator):
         from nasbench1shot1.search import build_search
 
         c, context = self.config, self.context
-        if c.method == "random_ws" and c.sampling != "configurations":
+        if c.method == "random_ws":  # estimator.sampling is the search's method.sampling
             overrides = [f"method.sampling={c.sampling}", *overrides]
         settings = settings_from(compose("search", [
             f"method={c.method}", f"search_space={context.space.number}",
