@@ -16,12 +16,16 @@ from nasbench1shot1.checks import (
     threads_of,
 )
 from nasbench1shot1.conf.data import BenchmarkConfig, DataConfig
+from nasbench1shot1.conf.estimator import OneShotConfig
+from nasbench1shot1.conf.identity import identity_of
 
 #: Settings that do not change what an estimate computes: a run may resume with other values.
 NOT_IDENTITY = ("device", "threads", "progress")
-#: Estimator settings added after estimates were made: at their schema's default they are left
-#: out of the identity, so those run dirs still resume.
-LATER_SETTINGS = {"one_shot": ("sampling", "sharing_groups")}
+#: Settings added after estimates were made, each with the value every earlier estimate had
+#: (its default): at that value it is left out of the identity (conf/identity.py), so those
+#: run dirs still resume.
+LATER_SETTINGS = ({"estimator.sampling": OneShotConfig.sampling},
+                  {"estimator.sharing_groups": OneShotConfig.sharing_groups})
 
 
 @dataclass
@@ -59,14 +63,9 @@ class EstimateSettings:
 
     def identity(self) -> dict:
         """What the estimate computes from (its run dir's owner, estimate.json's settings)."""
-        estimator = asdict(self.estimator)
-        later = LATER_SETTINGS.get(estimator.get("name"), ())
-        defaults = asdict(type(self.estimator)()) if later else {}
-        for key in later:
-            if estimator.get(key) == defaults[key]:
-                del estimator[key]
-        values = {"search_space": self.search_space, "cells": self.cells,
-                  "train_size": self.train_size, "seed": self.seed,
-                  "estimator": estimator, "data": asdict(self.data),
-                  "benchmark": self.benchmark.where}
-        return values
+        settings = {"search_space": self.search_space, "cells": self.cells,
+                    "train_size": self.train_size, "seed": self.seed,
+                    "estimator": asdict(self.estimator), "data": asdict(self.data),
+                    "benchmark": self.benchmark.where, "device": self.device,
+                    "threads": self.threads, "progress": self.progress}
+        return identity_of(settings, NOT_IDENTITY, LATER_SETTINGS)

@@ -149,10 +149,6 @@ class RandomWSConfig(MethodConfig):
     sharing_groups: int = 1
     sharing_group: int = 0    # the group sampled, 0 <= sharing_group < sharing_groups
 
-    #: the sampling settings, left out of `params()` when all are at their defaults so that
-    #: the runs made before they existed keep their identity (the method reads them back)
-    SAMPLING_FIELDS = ("sampling", "sharing_groups", "sharing_group")
-
     def __post_init__(self) -> None:
         super().__post_init__()
         positive_int("method.eval_samples", self.eval_samples, SettingsError)
@@ -170,13 +166,6 @@ class RandomWSConfig(MethodConfig):
             raise SettingsError(f"method.sharing_groups={self.sharing_groups} groups cells by "
                                 f"hash, so it needs method.sampling=cells, got "
                                 f"{self.sampling!r}")
-
-    def params(self) -> dict:
-        values = super().params()
-        if all(values[key] == getattr(type(self), key) for key in self.SAMPLING_FIELDS):
-            for key in self.SAMPLING_FIELDS:
-                del values[key]
-        return values
 
 
 #: The options of config group `method` (the same names as `nasbench1shot1.methods.METHODS`).

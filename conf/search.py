@@ -17,8 +17,9 @@ from nasbench1shot1.checks import (
     seed_value,
     threads_of,
 )
+from nasbench1shot1.conf import identity as run_identity
 from nasbench1shot1.conf.data import BenchmarkConfig, DataConfig
-from nasbench1shot1.conf.method import MethodConfig
+from nasbench1shot1.conf.method import MethodConfig, RandomWSConfig
 from nasbench1shot1.conf.protocol import ProtocolConfig
 
 
@@ -104,6 +105,15 @@ SEARCH_OBJECTIVES = ("validation_error", "one_shot_validation_error", "test_regr
 #: may resume with other values of them.
 NOT_IDENTITY = ("device", "threads", "restart", "progress", "objective", "train.fast_ops",
                 "train.compile")
+#: Settings added after searches were made, in the groups they came in, with the value every
+#: earlier search had (their defaults): at those values they are left out of a run's identity
+#: (conf/identity.py), so the earlier run dirs keep theirs.
+LATER_SETTINGS = (
+    {"train.precision": "fp32"},
+    {"protocol": asdict(ProtocolConfig())},  # this project's protocol
+    {f"method.{name}": getattr(RandomWSConfig, name)  # Random-WS's cell sampling
+     for name in ("sampling", "sharing_groups", "sharing_group")},
+)
 
 
 @dataclass
@@ -157,24 +167,15 @@ class SearchSettings:
                                 f"{self.supernet.channels}")
 
     def as_dict(self) -> dict:
-        """The settings as run dirs store them (checkpoint, result.json, run.json): the method
-        as its name and own settings, the benchmark as where it is."""
+        """The settings as run dirs store them (checkpoint, result.json, run.json), every one of
+        them: the method as its name and own settings, the benchmark as where it is."""
         return {"search_space": self.search_space,
                 "method": {"name": self.method.name, **self.method.params()},
                 "data": asdict(self.data), "benchmark": self.benchmark.where,
-                "train": self._train_dict(), "supernet": asdict(self.supernet),
+                "train": asdict(self.train), "supernet": asdict(self.supernet),
                 "seed": self.seed, "device": self.device, "threads": self.threads,
                 "restart": self.restart, "progress": self.progress,
-                "objective": self.objective,
-                # runs of this project's protocol keep the identity they had before it existed
-                **({"protocol": asdict(self.protocol)}
-                   if self.protocol != ProtocolConfig() else {})}
-
-    def _train_dict(self) -> dict:
-        train = asdict(self.train)
-        if train["precision"] == "fp32":  # runs in fp32 keep the identity they had before it
-            del train["precision"]
-        return train
+                "objective": self.objective, "protocol": asdict(self.protocol)}
 
     def identity(self) -> dict:
         """What must match to resume a run or to share its run dir."""
@@ -182,13 +183,7 @@ class SearchSettings:
 
 
 def identity_of(settings: dict) -> dict:
-    """`settings` as `SearchSettings.as_dict` gives them (or a run dir stores them) less the
-    NOT_IDENTITY ones (a dotted name is a key of a section)."""
-    identity = dict(settings)
-    for key in NOT_IDENTITY:
-        section, _, name = key.rpartition(".")
-        if section and isinstance(identity.get(section), dict):
-            identity[section] = {k: v for k, v in identity[section].items() if k != name}
-        elif not section:
-            identity.pop(key, None)
-    return identity
+    """A search's identity: `settings` as `SearchSettings.as_dict` gives them (or a run dir
+    stores them, from any version) less the NOT_IDENTITY settings and the LATER_SETTINGS at
+    their earlier values (conf/identity.py)."""
+    return run_identity.identity_of(settings, NOT_IDENTITY, LATER_SETTINGS)

@@ -340,7 +340,9 @@ def test_speed_settings_are_not_part_of_a_runs_identity():
 
     base = settings()
     assert settings(fast_ops=False, compile=True).identity() == base.identity()
-    assert "precision" not in base.as_dict()["train"]  # fp32 runs keep their identity
+    # fp32 runs keep the identity they had before the setting (result.json says fp32)
+    assert "precision" not in base.identity()["train"]
+    assert base.as_dict()["train"]["precision"] == "fp32"
     assert settings(precision="bf16").identity() != base.identity()
     stored = dataclasses.replace(base).as_dict()
     stored["train"] = {**stored["train"], "fast_ops": False}

@@ -22,6 +22,7 @@ from nasbench1shot1.conf.estimate import EstimateSettings
 from nasbench1shot1.conf.estimator import OneShotConfig
 from nasbench1shot1.conf.method import RandomWSConfig
 from nasbench1shot1.conf.protocol import ProtocolConfig
+from nasbench1shot1.conf.search import SearchSettings
 from nasbench1shot1.config import method_defaults
 from nasbench1shot1.methods import Batch, get_method
 from nasbench1shot1.methods.original import OriginalSelection
@@ -69,11 +70,14 @@ def test_configuration_sampling_is_the_default_and_keeps_todays_draws_and_identi
     assert method.sampling == "configurations" and method.sharing_groups == 1
     rng = twin(method.rng)
     assert [method.sample() for _ in range(50)] == [space.sample(rng) for _ in range(50)]
-    # runs made before the settings existed keep their identity (params at the defaults)
-    assert not {"sampling", "sharing_groups", "sharing_group"} & set(RandomWSConfig().params())
-    assert RandomWSConfig(sampling="cells", sharing_groups=2, sharing_group=1).params() == {
-        "eval_samples": 100, "eval_batches": 2, "sampling": "cells", "sharing_groups": 2,
-        "sharing_group": 1}
+    # runs made before the settings existed keep their identity (the settings at the defaults)
+    identity = SearchSettings(method=RandomWSConfig(), device="cpu").identity()["method"]
+    assert not {"sampling", "sharing_groups", "sharing_group"} & set(identity)
+    assert RandomWSConfig().params()["sampling"] == "configurations"
+    assert SearchSettings(method=RandomWSConfig(sampling="cells", sharing_groups=2,
+                                                sharing_group=1), device="cpu").identity()[
+        "method"] == {"name": "random_ws", "eval_samples": 100, "eval_batches": 2,
+                      "sampling": "cells", "sharing_groups": 2, "sharing_group": 1}
 
 
 @pytest.mark.parametrize("space_number", [1, 2])

@@ -45,8 +45,10 @@ def test_the_protocols_differ_only_where_the_table_says(method: str):
         cutout="ramp", lr_schedule="one_epoch_ahead")
     assert paper.supernet.bn_momentum == 0.997 and fixed.supernet.bn_momentum == 0.1
     assert paper.train.epochs == PAPER_EPOCHS[method] and fixed.train.epochs == 50
-    # runs of this project's protocol keep the identity they had before protocols existed
-    assert "protocol" not in fixed.as_dict() and "protocol" in paper.as_dict()
+    # runs of this project's protocol keep the identity they had before protocols existed (their
+    # run dirs store it, as every setting)
+    assert "protocol" not in fixed.identity() and "protocol" in paper.identity()
+    assert fixed.as_dict()["protocol"]["name"] == "fixed"
     # a value given on the command line wins over the protocol's
     mine = settings_from(compose("search", [f"method={method}", "experiment=paper",
                                             "train.epochs=7", "supernet.bn_momentum=0.2"]))

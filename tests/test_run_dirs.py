@@ -14,13 +14,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from nasbench1shot1.analysis.runs import find_runs
+from nasbench1shot1.analysis.runs import find_runs, group_runs
 from nasbench1shot1.blackbox import run as blackbox_run
 from nasbench1shot1.cli import main as cli_main
+from nasbench1shot1.conf.identity import identity_of
 from nasbench1shot1.config import SettingsError, compose
 from nasbench1shot1.hpo.bohb import HpoSettings, run_bohb
 from nasbench1shot1.runfiles import CHECKPOINT_FILE, RunDirError, held, own_run_dir
 from nasbench1shot1.search import run
+from nasbench1shot1.tracking import Tracker
 
 QUICK = ["logger=none", "supernet.channels=4", "supernet.num_cells=3", "device=cpu"]
 
@@ -126,6 +128,67 @@ def test_a_run_dir_belongs_to_one_kind_and_one_setting(finished: Path, tmp_path:
     (searched / "run.json").unlink()
     with pytest.raises(RunDirError, match=r"holds result.json of another run but no run.json"):
         search(searched)
+
+
+class _StopAfterOneEpoch(Tracker):
+    """Interrupts the search after its first epoch, as Ctrl-C would."""
+
+    def log(self, record: dict) -> None:
+        raise KeyboardInterrupt
+
+
+def _as_an_earlier_version_stored(settings: dict) -> dict:
+    """`settings` as versions before train.precision and protocols stored them."""
+    earlier = {k: v for k, v in settings.items() if k != "protocol"}
+    earlier["train"] = {k: v for k, v in settings["train"].items() if k != "precision"}
+    return earlier
+
+
+def test_a_run_dir_of_an_earlier_version_keeps_its_identity(finished: Path, tmp_path: Path):
+    """Run dirs whose files lack the settings added since (train.precision, protocol) are found
+    finished, resumed and grouped with today's runs: those settings at the value every earlier
+    run had are no part of a run's identity (conf/identity.py)."""
+    earlier = _copy(finished, tmp_path)
+    result = json.loads((earlier / "result.json").read_text())
+    assert result["settings"]["train"]["precision"] == "fp32"  # today's files say everything
+    assert result["settings"]["protocol"]["name"] == "fixed"
+    result["settings"] = _as_an_earlier_version_stored(result["settings"])
+    (earlier / "result.json").write_text(json.dumps(result))
+    state = torch.load(earlier / CHECKPOINT_FILE, weights_only=True)
+    state["settings"] = _as_an_earlier_version_stored(state["settings"])
+    torch.save(state, earlier / CHECKPOINT_FILE)
+    stored = (earlier / "result.json").read_bytes()
+    assert search(earlier).epochs_done == 2  # found finished: nothing run, nothing written
+    assert (earlier / "result.json").read_bytes() == stored
+
+    cut = tmp_path / "more" / "seed1"
+    with pytest.raises(KeyboardInterrupt):
+        run(config("search", "train.epochs=2", *QUICK, "seed=1"), cut, echo=False,
+            tracker=_StopAfterOneEpoch())
+    state = torch.load(cut / CHECKPOINT_FILE, weights_only=True)
+    assert state["epoch"] == 1
+    state["settings"] = _as_an_earlier_version_stored(state["settings"])
+    torch.save(state, cut / CHECKPOINT_FILE)
+    resumed = search(cut, "seed=1")  # resumes after epoch 1
+    assert resumed.epochs_done == 2 and [r["epoch"] for r in resumed.history] == [1, 2]
+    groups = group_runs(find_runs([earlier, cut]).search)
+    assert [[r.seed for r in g.runs] for g in groups] == [[0, 1]]
+
+
+def test_a_group_of_later_settings_leaves_the_identity_only_all_at_their_earlier_values():
+    later = ({"train.precision": "fp32"}, {"method.sampling": "configurations",
+                                           "method.sharing_groups": 1})
+    today = {"seed": 0, "device": "cpu", "train": {"epochs": 2, "precision": "fp32"},
+             "method": {"name": "random_ws", "sampling": "configurations", "sharing_groups": 1}}
+    identity = identity_of(today, ("device",), later)
+    assert identity == {"seed": 0, "train": {"epochs": 2}, "method": {"name": "random_ws"}}
+    assert today["train"]["precision"] == "fp32" and "device" in today  # not changed
+    # absent (stored before it existed) counts as the earlier value
+    assert identity_of({**today, "method": {"name": "random_ws"}}, ("device",), later) == identity
+    cells = {**today, "method": {**today["method"], "sampling": "cells"}}
+    assert identity_of(cells, (), later)["method"] == cells["method"]  # the group stays whole
+    assert identity_of({**today, "train": {"epochs": 2, "precision": "bf16"}}, (), later)[
+        "train"] == {"epochs": 2, "precision": "bf16"}
 
 
 def test_a_start_refused_before_its_first_result_does_not_claim_the_dir(tmp_path: Path):

@@ -18,13 +18,15 @@ is a run whose metrics repeat or skip an epoch (or a trial).
 Every record carries its `settings`: what the run computed from except its method (or
 optimizer), space and seed, flat with dotted keys as the apps take them on the command line
 (`train.epochs`, `method.unrolled`, `optimizer.population_size`, `trials`). A search's come from
-its result.json (or run.json), less the settings that do not change what it computes
-(`NOT_IDENTITY`: device, threads, ...); a black-box run's from its result.json; a BOHB run's
-from its run.json; a correlation study's are its search's and the study's own (`study.epoch`,
-`study.cells`, `study.bn`, ...). `group_runs` puts runs with equal method, space and settings
-together (the seeds of one setup) and labels each group by the settings in which it differs
-from the other groups of its method and space. A run with the same settings and seed as another
-(a copy, or the same run in another folder) counts once: the others are reported as skipped.
+its result.json (or run.json): its identity (`conf.search.identity_of`: less the settings
+that do not change what it computes, device, threads, ..., and those added later at the value
+earlier runs had, so runs of every version group together); a black-box run's from its
+result.json; a BOHB run's from its run.json; a correlation study's are its search's and the
+study's own (`study.epoch`, `study.cells`, `study.bn`, ...). `group_runs` puts runs with equal
+method, space and settings together (the seeds of one setup) and labels each group by the
+settings in which it differs from the other groups of its method and space. A run with the
+same settings and seed as another (a copy, or the same run in another folder) counts once: the
+others are reported as skipped.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nasbench1shot1.conf.search import NOT_IDENTITY
+from nasbench1shot1.conf.search import identity_of
 from nasbench1shot1.runfiles import (
     BOHB_CONFIGS_FILE,
     CORRELATION_FILE,
@@ -238,7 +240,7 @@ def _search_settings(folder: Path, result: dict) -> dict:
     stored = _stored_settings(folder, result)
     if stored is None:  # an earlier version: the epochs are all it says
         return {"train.epochs": result["epochs"]} if "epochs" in result else {}
-    return _without(_flat(stored), {*NOT_IDENTITY, "seed", "search_space", "method.name"})
+    return _without(_flat(identity_of(stored)), {"seed", "search_space", "method.name"})
 
 
 def _blackbox_settings(folder: Path, result: dict) -> dict:

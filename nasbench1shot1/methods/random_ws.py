@@ -34,7 +34,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from nasbench1shot1.conf.method import RandomWSConfig
 from nasbench1shot1.methods.base import Batch, OneShotMethod, register
 from nasbench1shot1.methods.original import (
     OriginalSelection,
@@ -85,12 +84,10 @@ class RandomWS(OneShotMethod):
         super().__init__(*args, **kwargs)
         seed = int(torch.randint(0, 2**31 - 1, (1,), generator=self.generator))
         self.rng = np.random.default_rng(seed)
-        sampling = {key: self.cfg.get(key, getattr(RandomWSConfig, key))
-                    for key in RandomWSConfig.SAMPLING_FIELDS}
         #: method.sampling, method.sharing_groups and method.sharing_group
-        self.sampling = sampling["sampling"]
-        self.sharing_groups, self.sharing_group = (sampling["sharing_groups"],
-                                                   sampling["sharing_group"])
+        self.sampling = self.cfg["sampling"]
+        self.sharing_groups, self.sharing_group = (self.cfg["sharing_groups"],
+                                                   self.cfg["sharing_group"])
         #: sampling=cells: the sorted hashes drawn from and each one's configuration
         self.cell_hashes: list[str] = []
         self.cell_archs: dict[str, Architecture] = {}
