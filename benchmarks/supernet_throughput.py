@@ -20,7 +20,8 @@ from the plain path's after one step from the same start (largest relative diffe
 how far each fp32 path lies from the same step in float64 (supernet and architecture weights):
 fp32's own rounding. At this size that rounding flips a few ReLU masks and max-pooling winners,
 each moving one gradient element; where no kink can flip, the two paths agree to 1e-6
-(`tests/test_fast_ops.py`).
+(`tests/test_fast_ops.py`). For scale it also prints how far the plain path moves when only its
+memory layout changes to channels-last (PyTorch's own kernels, nothing else changed).
 
 Part 2: images/s of every method at its own batch size (96; 64 for ENAS and Random-WS) with the
 default (fast) ops, as a user's search runs them.
@@ -56,7 +57,7 @@ class Variant:
 
     def __init__(self, variant: str, device: torch.device, batch_size: int, fast: bool,
                  precision: str = "fp32", compile: bool = False, seed: int = 0,
-                 dtype: torch.dtype = torch.float32):
+                 dtype: torch.dtype = torch.float32, channels_last: bool = False):
         name = variant.split(" ")[0]
         cls = get_method(name)
         space = get_search_space(3)
@@ -79,6 +80,10 @@ class Variant:
                            torch.randint(0, 10, (batch_size,), generator=data).to(device))
         self.valid = Batch(torch.randn(batch_size, 3, 32, 32, generator=data).to(device, dtype),
                            torch.randint(0, 10, (batch_size,), generator=data).to(device))
+        if channels_last:  # the plain ops (PyTorch's own) on channels-last model and images
+            self.model.to(memory_format=torch.channels_last)
+            for batch in (self.train, self.valid):
+                batch.images = batch.images.contiguous(memory_format=torch.channels_last)
         self.device = device
 
     def step(self) -> float:
@@ -125,16 +130,19 @@ def compare(method: str, device: torch.device, rounds: int, compile: bool) -> No
     plain = Variant(method, device, 64, fast=False)
     fast = Variant(method, device, 64, fast=True)
     exact = Variant(method, device, 64, fast=False, dtype=torch.float64)
-    plain.step(), fast.step(), exact.step()
+    laid_out = Variant(method, device, 64, fast=False, channels_last=True)
+    plain.step(), fast.step(), exact.step(), laid_out.step()
     weights, arch = largest_difference(fast, plain)
     own, own_arch = largest_difference(plain, exact)
     fast_own, fast_own_arch = largest_difference(fast, exact)
+    layout, _ = largest_difference(laid_out, plain)
     print(f"{method}: after one step from the same start the fast fp32 path differs from the "
           f"plain one by at most {weights:.1e} (supernet weights and statistics) and "
           f"{arch:.1e} (architecture weights), relative; from the same step in float64 the "
           f"plain fp32 path by {own:.1e} and {own_arch:.1e}, the fast one by {fast_own:.1e} "
-          f"and {fast_own_arch:.1e}")
-    del exact
+          f"and {fast_own_arch:.1e}; the plain path with channels-last memory only (PyTorch's "
+          f"own kernels) differs from it by {layout:.1e}")
+    del exact, laid_out
     variants = {"plain": plain, "fast": fast}
     for precision in precisions(device):
         variants[f"fast {precision}"] = Variant(method, device, 64, True, precision)
