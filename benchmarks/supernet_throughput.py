@@ -27,7 +27,7 @@ Part 2: images/s of every method at its own batch size (96; 64 for ENAS and Rand
 default (fast) ops, as a user's search runs them.
 
     python benchmarks/supernet_throughput.py [--rounds N] [--device cpu|cuda] [--threads T]
-                                             [--compile] [--skip-methods]
+                                             [--compile] [--skip-methods] [--seed S]
 """
 
 from __future__ import annotations
@@ -126,11 +126,12 @@ def precisions(device: torch.device) -> list[str]:
     return usable
 
 
-def compare(method: str, device: torch.device, rounds: int, compile: bool) -> None:
-    plain = Variant(method, device, 64, fast=False)
-    fast = Variant(method, device, 64, fast=True)
-    exact = Variant(method, device, 64, fast=False, dtype=torch.float64)
-    laid_out = Variant(method, device, 64, fast=False, channels_last=True)
+def compare(method: str, device: torch.device, rounds: int, compile: bool,
+            seed: int = 0) -> None:
+    plain = Variant(method, device, 64, fast=False, seed=seed)
+    fast = Variant(method, device, 64, fast=True, seed=seed)
+    exact = Variant(method, device, 64, fast=False, dtype=torch.float64, seed=seed)
+    laid_out = Variant(method, device, 64, fast=False, channels_last=True, seed=seed)
     plain.step(), fast.step(), exact.step(), laid_out.step()
     weights, arch = largest_difference(fast, plain)
     own, own_arch = largest_difference(plain, exact)
@@ -145,11 +146,12 @@ def compare(method: str, device: torch.device, rounds: int, compile: bool) -> No
     del exact, laid_out
     variants = {"plain": plain, "fast": fast}
     for precision in precisions(device):
-        variants[f"fast {precision}"] = Variant(method, device, 64, True, precision)
+        variants[f"fast {precision}"] = Variant(method, device, 64, True, precision, seed=seed)
     if compile and method != "gdas":  # GDAS samples its cells: its steps run eager anyway
         for precision in ["fp32", *precisions(device)]:
             name = "fast compiled" + ("" if precision == "fp32" else f" {precision}")
-            variants[name] = Variant(method, device, 64, True, precision, compile=True)
+            variants[name] = Variant(method, device, 64, True, precision, compile=True,
+                                     seed=seed)
             start = time.perf_counter()
             variants[name].step()
             variants[name].step()
@@ -176,6 +178,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--compile", action="store_true", help="also time train.compile=true")
     parser.add_argument("--skip-methods", action="store_true", help="part 1 only")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="part 1's start: the supernets' weights and the batch")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -186,7 +190,7 @@ def main() -> None:
     print("== plain eager fp32 against the fast paths, batch 64, "
           f"{args.rounds} paired rounds")
     for method in ("darts", "gdas"):
-        compare(method, device, args.rounds, args.compile)
+        compare(method, device, args.rounds, args.compile, args.seed)
     if args.skip_methods:
         return
     print("== every method at its batch size, default (fast) ops, fp32")

@@ -2,8 +2,9 @@
 to hold it (run.json's fingerprint), to be found finished there, or to be grouped with other
 seeds by the analysis.
 
-Two kinds of settings are left out of the settings a run stores. `not_identity`: those that
-change how, where or what a run reports, not what it computes (device, threads, ...).
+Two kinds of settings are left out of a run's identity (a run's files store every setting).
+`not_identity`: those that change how, where or what a run reports, not what it computes
+(device, threads, ...).
 `later`: settings added after runs were made, while they hold the value every earlier run had,
 so that an earlier run dir keeps its identity (it resumes, its lock's fingerprint matches, it
 groups with new runs). Each entry of `later` is a group of settings added together, left out

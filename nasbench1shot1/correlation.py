@@ -1,10 +1,11 @@
 """The correlation study of a finished (or checkpointed) search, as the paper's analysis does it.
 
-`score_cells(model, method, cells, batches, bn=, calibration=)` scores cells by the one-shot
-validation accuracy of a supernet's shared weights under each cell, with batch-norm statistics
-found as `bn` says (nasbench1shot1.models.batchnorm: `recalibrate` on calibration batches of the
-weights half, `batch` statistics of the scored batches, or the shared `running` ones); the model's
-stored state is the same afterwards. A one-shot estimator scores cells with it too.
+`score_cells(method, cells, batches, bn=, calibration=)` scores cells by the one-shot
+validation accuracy of a method's supernet (its shared weights) under each cell, with batch-norm
+statistics found as `bn` says (nasbench1shot1.models.batchnorm: `recalibrate` on calibration
+batches of the weights half, `batch` statistics of the scored batches, or the shared `running`
+ones); the supernet's stored state is the same afterwards. A one-shot estimator scores cells
+with it too.
 
 `correlation(run_dir)` rebuilds the run's supernet from its checkpoint, scores a sample of the
 space's cells (or all of them) on the architecture half of the data (`batches` batches) in every
@@ -43,7 +44,6 @@ from nasbench1shot1.models.batchnorm import (
     recalibrate,
     use_batch_statistics,
 )
-from nasbench1shot1.models.supernet import Supernet
 from nasbench1shot1.runfiles import (
     CHECKPOINT_FILE,
     CORRELATION_FIGURE,
@@ -62,18 +62,17 @@ log = logging.getLogger(__name__)
 SPREAD_CRITERIA = ("spearman", "kendall_tau", "pearson", "mean_score")
 
 
-def score_cells(model: Supernet, method: OneShotMethod, cells: Sequence[Architecture],
+def score_cells(method: OneShotMethod, cells: Sequence[Architecture],
                 batches: Sequence[Batch], bn: str = "recalibrate",
                 calibration: Sequence[Batch] = ()) -> np.ndarray:
-    """The accuracy on `batches` of `model` under each of `cells` (`method.hard_weights`), with
-    the batch-norm statistics of mode `bn` (models.batchnorm.BN_MODES; `recalibrate` on the
-    images of `calibration`, batches of the weights half, the same for every cell). The
-    model's batch-norm statistics and train flags are as before afterwards. The passes run as
-    the search ran them (`method.forward`: in its train.precision), `model` being the
-    method's supernet."""
+    """The accuracy on `batches` of `method`'s supernet under each of `cells`
+    (`method.hard_weights`), with the batch-norm statistics of mode `bn`
+    (models.batchnorm.BN_MODES; `recalibrate` on the images of `calibration`, batches of the
+    weights half, the same for every cell). The supernet's batch-norm statistics and train
+    flags are as before afterwards. The passes run as the search ran them (`method.forward`: in
+    its train.precision)."""
     check_bn_mode(bn)
-    if model is not method.model:
-        raise ValueError("score_cells scores the method's own supernet: pass method.model")
+    model = method.model
     if bn == "recalibrate" and not calibration:
         raise ValueError("batch-norm mode 'recalibrate' needs at least one calibration batch")
     if not batches:
@@ -134,7 +133,7 @@ def _study(run_dir: Path, state: dict, samples: int | None, batches: int, seed: 
     valid = search.arch_batches(generator=generator)[:batches]
     calibration = search.weight_batches(generator=generator)[:calibration_batches]
     archs = [cells[k] for k in keys]
-    one_shot = {mode: score_cells(search.model, search.method, archs, valid, mode, calibration)
+    one_shot = {mode: score_cells(search.method, archs, valid, mode, calibration)
                 for mode in (bn, *(m for m in BN_MODES if m != bn))}
     truth = search.benchmark.metric("final_test_accuracy", keys, epochs=search.bench_epochs)
     known = int((~np.isnan(truth)).sum())

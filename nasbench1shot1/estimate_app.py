@@ -24,26 +24,26 @@ log = logging.getLogger(__name__)
 
 def header(s, run_dir: str, tracker: str) -> str:
     """The app's first line: the estimator, the cells, the benchmark, the run dir, W&B."""
+    from nasbench1shot1.checks import resolved_device
+
     cells = "every cell" if s.cells is None else f"{s.cells:,} cells"
     where = "all of the benchmark" if s.search_space == "all" else \
         f"search space {s.search_space}"
     return (f"estimator {s.estimator.name} on {cells} of {where}, seed {s.seed} (train_size "
             f"{s.train_size} for model-based ones): {s.data.name} against the "
-            f"{s.benchmark.where} benchmark; {s.device}, {s.threads} thread(s); run dir "
-            f"{run_dir}; {tracker}")
+            f"{s.benchmark.where} benchmark; {resolved_device(s.device)}, {s.threads} "
+            f"thread(s); run dir {run_dir}; {tracker}")
 
 
 def run_estimate(cfg: DictConfig) -> float:
     """The app's task: the estimate `cfg` says, in the Hydra run dir."""
     from hydra.core.hydra_config import HydraConfig
 
-    from nasbench1shot1.checks import resolved_device
     from nasbench1shot1.config import to_settings
     from nasbench1shot1.estimators.run import estimate
     from nasbench1shot1.tracking import make_tracker
 
     settings = to_settings(cfg)
-    settings.device = resolved_device(settings.device)
     tracker = make_tracker(OmegaConf.to_container(cfg.logger, resolve=True), step_metric="cell",
                            job_type="estimate")
     run_dir = HydraConfig.get().runtime.output_dir

@@ -52,7 +52,7 @@ def test_scoring_leaves_the_stored_state_as_it_was(search, bn: str, training: bo
     calibration = search.weight_batches(generator=generator)[:2]
     search.model.train(training)
     before = _state(search.model)
-    scores = score_cells(search.model, search.method, cells, valid, bn, calibration)
+    scores = score_cells(search.method, cells, valid, bn, calibration)
     after = _state(search.model)
     assert scores.shape == (3,) and ((scores >= 0) & (scores <= 1)).all()
     # restored by copy: the same values, not values that are merely close
@@ -66,8 +66,8 @@ def test_recalibrating_on_the_scored_batch_agrees_with_batch_statistics(search):
     that batch's statistics (up to the unbiased variance), so the scores agree with `batch`."""
     cells = list(cell_architectures(search.space).values())[::500][:8]
     valid = search.arch_batches(generator=torch.Generator().manual_seed(1))[:1]
-    recalibrated = score_cells(search.model, search.method, cells, valid, "recalibrate", valid)
-    batch = score_cells(search.model, search.method, cells, valid, "batch")
+    recalibrated = score_cells(search.method, cells, valid, "recalibrate", valid)
+    batch = score_cells(search.method, cells, valid, "batch")
     assert np.abs(recalibrated - batch).max() <= 0.05
 
 
@@ -82,15 +82,12 @@ def test_cells_are_scored_in_the_precision_the_search_ran_in():
     dtypes = set()
     conv = next(m for m in search.model.modules() if isinstance(m, torch.nn.Conv2d))
     hook = conv.register_forward_hook(lambda module, inputs, output: dtypes.add(output.dtype))
-    scores = score_cells(search.model, search.method, cells, valid, "recalibrate", valid)
+    scores = score_cells(search.method, cells, valid, "recalibrate", valid)
     hook.remove()
     assert dtypes == {torch.bfloat16}
-    assert score_cells(search.model, search.method, cells, valid, "running").tolist() == [
+    assert score_cells(search.method, cells, valid, "running").tolist() == [
         search.method.score(cell, valid) for cell in cells]
     assert ((scores >= 0) & (scores <= 1)).all()
-    with pytest.raises(ValueError, match="pass method.model"):
-        score_cells(build_search(compose("search", SMALL), echo=False).model, search.method,
-                    cells, valid, "running")
 
 
 def test_bad_modes_and_missing_batches_are_one_sentence(search):
@@ -98,9 +95,9 @@ def test_bad_modes_and_missing_batches_are_one_sentence(search):
     valid = search.arch_batches()[:1]
     with pytest.raises(ValueError, match="unknown batch-norm mode 'eval', expected one of "
                                          "recalibrate, batch, running"):
-        score_cells(search.model, search.method, cells, valid, "eval")
+        score_cells(search.method, cells, valid, "eval")
     with pytest.raises(ValueError, match="'recalibrate' needs at least one calibration batch"):
-        score_cells(search.model, search.method, cells, valid, "recalibrate")
+        score_cells(search.method, cells, valid, "recalibrate")
     with pytest.raises(ValueError, match="unknown batch-norm mode 'Batch'"):
         correlation("nowhere", bn="Batch")
     with pytest.raises(ValueError, match="calibration_batches must be a positive integer, got 0"):

@@ -109,6 +109,16 @@ def test_an_estimate_writes_its_criteria_costs_and_scores_and_is_not_run_twice(
         estimate(replace(settings, seed=1), run_dir, echo=False)
 
 
+def test_an_estimate_called_from_python_resolves_device_auto(tmp_path: Path):
+    """estimate() itself, not only nb1s1-estimate, runs device=auto (CUDA when present)."""
+    from nasbench1shot1.conf.estimator import ZeroCostConfig
+
+    settings = EstimateSettings(estimator=ZeroCostConfig(name="params"), cells=5,
+                                device="auto", threads=1, progress=False)
+    result = estimate(settings, tmp_path, echo=False)
+    assert result["cost"]["cells_scored"] == 5
+
+
 def test_a_stopped_estimate_goes_on_from_its_scores(full_file: Path, tmp_path: Path,
                                                     monkeypatch):
     import nasbench1shot1.estimators.run as run_module

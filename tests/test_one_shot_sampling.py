@@ -204,7 +204,7 @@ TINY = ["supernet.channels=4", "supernet.num_cells=3"]
 def _estimate(run_dir: Path, **values) -> dict:
     from nasbench1shot1.estimators.run import estimate
 
-    config = OneShotConfig(method="random_ws", epochs=1, search=TINY, **values)
+    config = OneShotConfig(**{"method": "random_ws", "epochs": 1, "search": TINY, **values})
     settings = EstimateSettings(estimator=config, cells=20, threads=1, progress=False)
     return estimate(settings, run_dir, echo=False)
 
@@ -242,9 +242,10 @@ def test_the_estimator_trains_a_supernet_per_sharing_group_and_resumes_them(tmp_
     calls, score_cells = [], correlation.score_cells
     space = get_search_space(1)
 
-    def spy(model, method, cells, *rest):
-        calls.append((model, {sharing_group_of(key_of(space, a), 2) for a in cells}, len(cells)))
-        return score_cells(model, method, cells, *rest)
+    def spy(method, cells, *rest):
+        calls.append((method.model, {sharing_group_of(key_of(space, a), 2) for a in cells},
+                      len(cells)))
+        return score_cells(method, cells, *rest)
 
     monkeypatch.setattr(correlation, "score_cells", spy)
     again = _estimate(run, sampling="cells", sharing_groups=2)
@@ -272,6 +273,11 @@ def test_the_estimator_with_cell_sampling_keeps_one_supernet_folder(tmp_path: Pa
     assert (method["sampling"], method["sharing_groups"], method["sharing_group"]) == \
         ("cells", 1, 0)
     assert result["cost"]["cells_scored"] == 20
+    # estimator.sampling at its default leaves the sampling estimator.search says
+    _estimate(tmp_path / "searched", search=[*TINY, "method.sampling=cells"])
+    method = json.loads((tmp_path / "searched" / "supernet" / "run.json").read_text())[
+        "settings"]["method"]
+    assert method["sampling"] == "cells"
 
 
 @pytest.mark.timeout(120)

@@ -77,7 +77,8 @@ class OneShot(Estimator):
         from nasbench1shot1.search import build_search
 
         c, context = self.config, self.context
-        if c.method == "random_ws":  # estimator.sampling is the search's method.sampling
+        if c.method == "random_ws" and c.sampling != "configurations":
+            # the search's method.sampling (at the default it leaves estimator.search's be)
             overrides = [f"method.sampling={c.sampling}", *overrides]
         settings = settings_from(compose("search", [
             f"method={c.method}", f"search_space={context.space.number}",
@@ -111,7 +112,6 @@ class OneShot(Estimator):
         scores = np.empty(len(archs))
         for search, indices in zip(self.searches, members):
             if indices:
-                scores[indices] = score_cells(search.model, search.method,
-                                              [archs[i] for i in indices], self.batches,
-                                              self.config.bn, self.calibration)
+                scores[indices] = score_cells(search.method, [archs[i] for i in indices],
+                                              self.batches, self.config.bn, self.calibration)
         return scores

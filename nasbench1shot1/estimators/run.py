@@ -121,6 +121,7 @@ def estimate(settings: EstimateSettings, run_dir: str | os.PathLike, tracker=Non
 
 def _estimate(settings: EstimateSettings, run_dir: Path, tracker, echo: bool) -> dict:
     from nasbench1shot1 import threads as thread_policy
+    from nasbench1shot1.checks import resolved_device
     from nasbench1shot1.data.registry import load_data
     from nasbench1shot1.embedded import open_benchmark
     from nasbench1shot1.spaces import get_search_space
@@ -134,7 +135,8 @@ def _estimate(settings: EstimateSettings, run_dir: Path, tracker, echo: bool) ->
     context = Context(
         benchmark=benchmark, epochs=epochs, seed=settings.seed,
         space=None if settings.search_space == "all" else get_search_space(settings.search_space),
-        device=settings.device, load_data=lambda: load_data(d.name, d.root, d.split_seed),
+        device=resolved_device(settings.device),
+        load_data=lambda: load_data(d.name, d.root, d.split_seed),
         run_dir=run_dir, search_overrides=_search_overrides(settings))
     estimator = cls(settings.estimator, context)
     estimator.run_fit(train)
