@@ -179,10 +179,8 @@ def finished_result(run_dir: Path, settings: SearchSettings) -> RunResult | None
                    (run_dir / METRICS_FILE).read_text().splitlines()]
     except (OSError, ValueError):
         return None
-    identity = settings.identity()
-    theirs = {k: v for k, v in identity_of(stored.get("settings") or {}).items()
-              if k in identity}
-    if (stored.get("status") != "finished" or theirs != identity
+    if (stored.get("status") != "finished"
+            or identity_of(stored.get("settings") or {}) != settings.identity()
             or stored.get("epochs_done") != settings.train.epochs
             or [r.get("epoch") for r in history] != list(range(1, settings.train.epochs + 1))):
         return None
@@ -349,9 +347,7 @@ class Search:
             (self.run_dir / METRICS_FILE).unlink(missing_ok=True)
             return
         state = load_checkpoint(path)
-        identity = self.settings.identity()
-        theirs = {k: v for k, v in identity_of(state["settings"]).items() if k in identity}
-        if theirs != identity:
+        if identity_of(state["settings"]) != self.settings.identity():
             raise SettingsError(
                 f"{self.run_dir} holds a checkpoint of a run with other settings; use a new "
                 "run dir (hydra.run.dir=...) or the same settings to resume"
