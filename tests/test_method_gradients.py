@@ -1,6 +1,8 @@
 """A step computes only the gradients it uses (the architecture step those of the architecture
 weights, the weight step those of the supernet weights), and its updates are those of a step
-that computes every gradient (`backward` through both)."""
+that computes every gradient (`backward` through both). Under fp16's loss scaling (an enabled
+CPU gradient scaler stands in for CUDA's) every method's step updates as without it, and one
+whose gradients overflow is skipped."""
 
 from collections import Counter
 
@@ -81,3 +83,43 @@ def test_the_weight_step_leaves_the_architecture_weights_without_gradient():
     cut = detached(arch)
     assert not cut.ops.requires_grad and arch.ops.requires_grad
     assert torch.equal(cut.ops, arch.ops)
+
+
+def _scaled(search, init_scale: float):
+    """fp16's loss scaling (CUDA only) on this CPU: an enabled gradient scaler stands in."""
+    search.method.scaler = torch.amp.GradScaler("cpu", init_scale=init_scale,
+                                                growth_interval=1000)
+    return search
+
+
+def _state(search, arch: bool = True) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in [*search.model.parameters(),
+                                         *(search.method.arch_parameters() if arch else [])]]
+
+
+@pytest.mark.parametrize("method", ["darts", "gdas", "pc_darts", "enas", "random_ws"])
+def test_loss_scaling_leaves_a_step_as_it_was_and_skips_one_that_overflows(method: str):
+    """Every method's step under fp16's gradient scaler: a power-of-two loss scale changes no
+    update (each gradient is unscaled before clipping and stepping), and a step whose scaled
+    gradients overflow changes no weight and halves the scale, as on a GPU."""
+    scaled, plain = _scaled(_search(method), 2.0 ** 12), _search(method)
+    train, valid = scaled.weight_batches()[0], scaled.arch_batches()[0]
+    assert torch.equal(plain.weight_batches()[0].labels, train.labels)
+    assert torch.equal(plain.arch_batches()[0].labels, valid.labels)
+    for search in (scaled, plain):
+        search.method.step(train, valid, search.optimizer, 0.025, 5.0)
+    assert scaled.method.scaler.get_scale() == 2.0 ** 12  # no overflow, no growth yet
+    for a, b in zip(_state(scaled), _state(plain)):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+    # an overflow (as fp16 activations overflow): gradients that are not finite
+    overflowing = _scaled(_search(method), 2.0 ** 12)
+    train, valid = overflowing.weight_batches()[0], overflowing.arch_batches()[0]
+    for batch in (train, valid):
+        batch.images = batch.images.clone()
+        batch.images[0, 0, 0, 0] = float("inf")
+    # (ENAS's architecture is its controller, trained on a reward, not on scaled gradients)
+    before = _state(overflowing, arch=method != "enas")
+    overflowing.method.step(train, valid, overflowing.optimizer, 0.025, 5.0)
+    assert all(torch.equal(a, b) for a, b in zip(_state(overflowing, method != "enas"), before))
+    assert overflowing.method.scaler.get_scale() == 2.0 ** 11
