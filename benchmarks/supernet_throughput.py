@@ -22,12 +22,15 @@ fp32's own rounding. At this size that rounding flips a few ReLU masks and max-p
 each moving one gradient element; where no kink can flip, the two paths agree to 1e-6
 (`tests/test_fast_ops.py`). For scale it also prints how far the plain path moves when only its
 memory layout changes to channels-last (PyTorch's own kernels, nothing else changed).
+`--accuracy-seeds N` prints only these distances, from the starts of seeds 0..N-1, with each
+one's minimum, median and maximum (no timing).
 
 Part 2: images/s of every method at its own batch size (96; 64 for ENAS and Random-WS) with the
 default (fast) ops, as a user's search runs them.
 
     python benchmarks/supernet_throughput.py [--rounds N] [--device cpu|cuda] [--threads T]
                                              [--compile] [--skip-methods] [--seed S]
+                                             [--accuracy-seeds N]
 """
 
 from __future__ import annotations
@@ -126,8 +129,15 @@ def precisions(device: torch.device) -> list[str]:
     return usable
 
 
-def compare(method: str, device: torch.device, rounds: int, compile: bool,
-            seed: int = 0) -> None:
+#: The distances `accuracy` measures (supernet weights and statistics), by name.
+DISTANCES = ("fast - plain", "plain - float64", "fast - float64", "plain channels-last - plain")
+
+
+def accuracy(method: str, device: torch.device, seed: int
+             ) -> tuple[Variant, Variant, dict[str, float]]:
+    """One step of the plain, fast, float64 and channels-last-only variants from the start of
+    `seed`; prints how far apart they are and returns the plain and the fast variant (each
+    stepped once) and the distances (DISTANCES) of the supernet weights and statistics."""
     plain = Variant(method, device, 64, fast=False, seed=seed)
     fast = Variant(method, device, 64, fast=True, seed=seed)
     exact = Variant(method, device, 64, fast=False, dtype=torch.float64, seed=seed)
@@ -137,13 +147,18 @@ def compare(method: str, device: torch.device, rounds: int, compile: bool,
     own, own_arch = largest_difference(plain, exact)
     fast_own, fast_own_arch = largest_difference(fast, exact)
     layout, _ = largest_difference(laid_out, plain)
-    print(f"{method}: after one step from the same start the fast fp32 path differs from the "
-          f"plain one by at most {weights:.1e} (supernet weights and statistics) and "
-          f"{arch:.1e} (architecture weights), relative; from the same step in float64 the "
-          f"plain fp32 path by {own:.1e} and {own_arch:.1e}, the fast one by {fast_own:.1e} "
-          f"and {fast_own_arch:.1e}; the plain path with channels-last memory only (PyTorch's "
-          f"own kernels) differs from it by {layout:.1e}")
-    del exact, laid_out
+    print(f"{method}, seed {seed}: after one step from the same start the fast fp32 path "
+          f"differs from the plain one by at most {weights:.2e} (supernet weights and "
+          f"statistics) and {arch:.1e} (architecture weights), relative; from the same step in "
+          f"float64 the plain fp32 path by {own:.2e} and {own_arch:.1e}, the fast one by "
+          f"{fast_own:.2e} and {fast_own_arch:.1e}; the plain path with channels-last memory "
+          f"only (PyTorch's own kernels) differs from it by {layout:.2e}", flush=True)
+    return plain, fast, dict(zip(DISTANCES, (weights, own, fast_own, layout)))
+
+
+def compare(method: str, device: torch.device, rounds: int, compile: bool,
+            seed: int = 0) -> None:
+    plain, fast, _ = accuracy(method, device, seed)
     variants = {"plain": plain, "fast": fast}
     for precision in precisions(device):
         variants[f"fast {precision}"] = Variant(method, device, 64, True, precision, seed=seed)
@@ -171,6 +186,19 @@ def compare(method: str, device: torch.device, rounds: int, compile: bool,
               f"({min(ratios):.2f}-{max(ratios):.2f})", flush=True)
 
 
+def distances_over_seeds(device: torch.device, seeds: int) -> None:
+    """`accuracy` from the starts of seeds 0..seeds-1 for DARTS and GDAS, then each distance's
+    minimum, median and maximum over them."""
+    print(f"== one step's distances (largest relative difference of the supernet weights and "
+          f"statistics), seeds 0-{seeds - 1}")
+    for method in ("darts", "gdas"):
+        rows = [accuracy(method, device, seed)[2] for seed in range(seeds)]
+        for name in DISTANCES:
+            values = [row[name] for row in rows]
+            print(f"  {method} {name:<28} min {min(values):.2e}  median "
+                  f"{statistics.median(values):.2e}  max {max(values):.2e}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=8)
@@ -180,6 +208,9 @@ def main() -> None:
     parser.add_argument("--skip-methods", action="store_true", help="part 1 only")
     parser.add_argument("--seed", type=int, default=0,
                         help="part 1's start: the supernets' weights and the batch")
+    parser.add_argument("--accuracy-seeds", type=int, default=0, metavar="N",
+                        help="only the distances after one step, from the starts of seeds "
+                             "0..N-1, and their range (no timing)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -187,6 +218,9 @@ def main() -> None:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else (
         f"CPU, {torch.get_num_threads()} threads")
     print(f"supernet of space 3, 9 cells, 16 channels, 32x32x3 images on {name}")
+    if args.accuracy_seeds:
+        distances_over_seeds(device, args.accuracy_seeds)
+        return
     print("== plain eager fp32 against the fast paths, batch 64, "
           f"{args.rounds} paired rounds")
     for method in ("darts", "gdas"):
