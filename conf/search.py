@@ -167,8 +167,9 @@ class SearchSettings:
                                 f"{self.supernet.channels}")
 
     def as_dict(self) -> dict:
-        """The settings as run dirs store them (checkpoint, result.json, run.json), every one of
-        them: the method as its name and own settings, the benchmark as where it is."""
+        """The settings as run dirs store them (checkpoint, result.json; run.json holds their
+        identity), every one of them: the method as its name and own settings, the benchmark as
+        where it is."""
         return {"search_space": self.search_space,
                 "method": {"name": self.method.name, **self.method.params()},
                 "data": asdict(self.data), "benchmark": self.benchmark.where,
