@@ -147,7 +147,7 @@ class NASBench:
     @property
     def fields(self) -> list[str]:
         """The metrics stored in the table; the others read as NaN."""
-        return [name for name in METRIC_FIELDS if name in self._table.metrics]
+        return list(self._table.metric_names)  # in METRIC_FIELDS order (table.py checks it)
 
     @property
     def hashes(self) -> np.ndarray:
