@@ -246,7 +246,12 @@ def test_two_identical_commands_at_once_train_once(tmp_path: Path):
     deadline = time.time() + 120
     while not (tmp_path / "run.json").exists() and time.time() < deadline:
         time.sleep(0.2)  # the first holds the lock before it writes run.json
-    second = subprocess.run(command, capture_output=True, text=True, env=env, timeout=240)
+    # paused while the second starts: a few small epochs could otherwise end before it asks
+    os.kill(first.pid, signal.SIGSTOP)
+    try:
+        second = subprocess.run(command, capture_output=True, text=True, env=env, timeout=240)
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
     out, err = first.communicate(timeout=240)
     assert first.returncode == 0, err
     assert second.returncode == 1
